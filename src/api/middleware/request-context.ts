@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import type { Deps } from '../../deps.js';
+import type { ApiEnv } from '../types.js';
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Request id (an incoming `x-request-id` when it is sane, else a new one) on every response, a child logger per
+ * request, and one access-log line with the route pattern (never the query: it may carry codes).
+ */
+export function requestContext(deps: Deps): MiddlewareHandler<ApiEnv> {
+  return async (c, next) => {
+    const incoming = c.req.header('x-request-id');
+    const requestId =
+      incoming && SANE_REQUEST_ID.test(incoming) ? incoming : `req_${randomBytes(12).toString('hex')}`;
+    const log = deps.log.child({ requestId });
+    c.set('requestId', requestId);
+    c.set('log', log);
+    const started = performance.now();
+    await next();
+    c.res.headers.set('x-request-id', requestId);
+    const status = c.res.status;
+    const route = c.req.routePath || 'unmatched';
+    deps.metrics.httpRequests.inc({ method: c.req.method, route, status: `${Math.floor(status / 100)}xx` });
+    const line = {
+      method: c.req.method,
+      path: c.req.path,
+      route,
+      status,
+      durationMs: Math.round(performance.now() - started),
+    };
+    if (status >= 500) log.error(line, 'request failed');
+    else log.info(line, 'request');
+  };
+}

@@ -1,0 +1,64 @@
+import { z } from '@hono/zod-openapi';
+
+/**
+ * Lists page on the id: ids sort by creation time, so "newest first" is `id desc` and the cursor is the last id
+ * of the page, wrapped so clients treat it as opaque. Anything not of that form is a 422.
+ */
+export const CURSOR_PREFIX = 'c1:';
+
+export function encodeCursor(id: string): string {
+  return Buffer.from(CURSOR_PREFIX + id).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string | null {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return null;
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text.startsWith(CURSOR_PREFIX)) return null;
+  const id = text.slice(CURSOR_PREFIX.length);
+  return /^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$/.test(id) ? id : null;
+}
+
+export const listQuery = z.object({
+  limit: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number from 1 to 100')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 100, 'must be a whole number from 1 to 100')
+    .optional()
+    .openapi({ param: { name: 'limit', in: 'query' }, type: 'integer', example: 20 }),
+  cursor: z
+    .string()
+    .refine((c) => decodeCursor(c) !== null, 'is not a cursor this service issued')
+    .optional()
+    .openapi({ param: { name: 'cursor', in: 'query' } }),
+});
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export interface PageRequest {
+  limit: number;
+  /** the id to continue below, already decoded */
+  before: string | null;
+}
+
+export function pageRequest(q: { limit?: number | undefined; cursor?: string | undefined }): PageRequest {
+  return { limit: q.limit ?? 20, before: q.cursor ? decodeCursor(q.cursor) : null };
+}
+
+/** Given `limit + 1` rows fetched newest first, the page and its cursor. */
+export function toPage<R extends { id: string }, T>(
+  rows: R[],
+  limit: number,
+  render: (row: R) => T,
+): Page<T> {
+  const more = rows.length > limit;
+  const kept = more ? rows.slice(0, limit) : rows;
+  const last = kept[kept.length - 1];
+  return { data: kept.map(render), nextCursor: more && last ? encodeCursor(last.id) : null };
+}
+
+export const pageSchema = <T extends z.ZodTypeAny>(item: T) =>
+  z.object({ data: z.array(item), nextCursor: z.string().nullable() });

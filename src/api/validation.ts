@@ -1,0 +1,80 @@
+import type { Hook } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
+import type { FieldError } from '../errors.js';
+import { validationFailed } from '../errors.js';
+
+/** Zod issues as the problem's `errors`: one entry per problem, unknown fields named one by one. */
+export function zodToFieldErrors(error: z.ZodError): FieldError[] {
+  const out: FieldError[] = [];
+  for (const issue of error.issues) {
+    const base = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys)
+        out.push({ path: base ? `${base}.${key}` : key, message: 'is not a known field' });
+    } else {
+      out.push({ path: base, message: issue.message });
+    }
+  }
+  return out;
+}
+
+/** The OpenAPIHono default hook: every request validation failure becomes one 422 problem. */
+// biome-ignore lint/suspicious/noExplicitAny: the hook is shared by routes of every shape
+export const validationHook: Hook<any, any, any, any> = (result) => {
+  if (!result.success) {
+    const target = (result as { target?: string }).target;
+    const where = target === 'query' ? 'query' : target === 'param' ? 'path' : 'request body';
+    throw validationFailed(zodToFieldErrors(result.error as z.ZodError), `The ${where} is not valid`);
+  }
+};
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    requestId: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    wechatErrcode: z.number().int().optional(),
+    wechatErrmsg: z.string().optional(),
+  })
+  .openapi('Problem');
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+
+/** Problem responses a route may document; pick the ones it can produce. */
+export const problems = {
+  401: problem('Missing or invalid credentials'),
+  404: problem('Not found (or another tenant’s)'),
+  409: problem('Conflict with the current state'),
+  413: problem('Body over the size limit'),
+  422: problem('Validation failed'),
+  429: problem('Send limit or quota reached'),
+  403: problem('Permission missing'),
+  502: problem('WeChat refused'),
+  503: problem('WeChat or the database unavailable'),
+} as const;
+
+export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+});
+
+export const jsonResponse = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** Shared field rules of http-api.md §4. */
+export const fields = {
+  name: z.string().min(1).max(200),
+  description: z.string().max(1000),
+  url: z.string().max(2048),
+  openid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -'),
+  appid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -'),
+};

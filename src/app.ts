@@ -1,0 +1,109 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { adminAuth, tenantAuth } from './api/middleware/auth.js';
+import { bodyLimits } from './api/middleware/body-limit.js';
+import { requestContext } from './api/middleware/request-context.js';
+import { registerApiKeyRoutes } from './api/routes/admin/api-keys.js';
+import { registerTenantRoutes } from './api/routes/admin/tenants.js';
+import { registerOpsRoutes } from './api/routes/ops/health.js';
+import type { ApiApp, ApiEnv } from './api/types.js';
+import { validationHook } from './api/validation.js';
+import { isDatabaseUnavailable } from './db/errors.js';
+import type { Deps } from './deps.js';
+import { AppError, renderProblem } from './errors.js';
+
+/** Builds the HTTP app from its dependencies; nothing global, so tests build as many as they like. */
+export function createApp(deps: Deps): ApiApp {
+  const app: ApiApp = new OpenAPIHono<ApiEnv>({ defaultHook: validationHook });
+
+  app.use('*', requestContext(deps));
+  app.use('*', bodyLimits());
+  app.use('/admin/*', adminAuth(deps));
+  app.use('/v1/*', tenantAuth(deps));
+
+  registerOpsRoutes(app, deps);
+  registerTenantRoutes(app, deps);
+  registerApiKeyRoutes(app, deps);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'ADMIN_TOKEN',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A tenant API key (kr_…)',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'kefu-relay',
+      version: '1',
+      description: 'WeChat mini-program customer service for many tenants: onboarding, webhooks and replies.',
+    },
+  });
+
+  app.notFound((c) => {
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length > 0 && !allowed.includes(c.req.method)) {
+      const res = renderProblem(c, new AppError('method_not_allowed', `${c.req.method} is not allowed here`));
+      res.headers.set('allow', allowed.join(', '));
+      return res;
+    }
+    return renderProblem(c, new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`));
+  });
+
+  app.onError((err, c) => renderError(c, err));
+  return app;
+}
+
+function renderError(c: Context<ApiEnv>, err: unknown): Response {
+  if (err instanceof AppError) return renderProblem(c, err);
+  if (err instanceof HTTPException) {
+    if (err.status === 413)
+      return renderProblem(c, new AppError('payload_too_large', 'The request body is too large'));
+    if (err.status === 400) {
+      // hono's validators throw 400 for a body that is not JSON at all
+      return renderProblem(
+        c,
+        new AppError('validation_failed', 'The request body is not valid JSON', {
+          errors: [{ path: '', message: err.message || 'malformed JSON' }],
+        }),
+      );
+    }
+    if (err.status === 415) {
+      return renderProblem(
+        c,
+        new AppError('validation_failed', 'Send the body as JSON with Content-Type: application/json', {
+          errors: [{ path: '', message: 'unsupported content type' }],
+        }),
+      );
+    }
+    if (err.status === 401)
+      return renderProblem(c, new AppError('unauthorized', err.message || 'Unauthorized'));
+  }
+  const log = c.get('log');
+  if (isDatabaseUnavailable(err)) {
+    log?.error({ err }, 'database unavailable');
+    return renderProblem(
+      c,
+      new AppError('service_unavailable', 'The database is unavailable; try again shortly'),
+    );
+  }
+  log?.error({ err }, 'unhandled error');
+  return renderProblem(c, new AppError('internal', 'Something went wrong on our side'));
+}
+
+/** Methods registered for a path, to tell a 405 from a 404. */
+function allowedMethods(app: ApiApp, path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === 'ALL' || route.path === '*' || route.path.endsWith('/*')) continue;
+    const pattern = new RegExp(`^${route.path.replace(/:[^/]+/g, '[^/]+')}/?$`);
+    if (pattern.test(path)) methods.add(route.method);
+  }
+  if (methods.has('GET')) methods.add('HEAD');
+  return [...methods];
+}

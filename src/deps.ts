@@ -1,0 +1,29 @@
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Database } from './db/client.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import type { SecretBox } from './secrets.js';
+
+/** Everything a request or a job needs, built once in main.ts (or by the test helpers) and passed down. */
+export interface Deps {
+  config: Config;
+  db: Database;
+  log: Logger;
+  clock: Clock;
+  metrics: Metrics;
+  /** AES-GCM for tokens and secrets at rest */
+  secrets: SecretBox;
+  /** keys derived from MASTER_KEY */
+  keys: { apiKeyHash: Buffer; oauthState: Buffer; lookup: Buffer };
+  /** how many migrations this build ships, for /readyz */
+  expectedMigrations: number;
+}
+
+/** What a service call carries: the tenant it acts for, the logger bound to the request, its id. */
+export interface RequestContext {
+  deps: Deps;
+  log: Logger;
+  requestId: string;
+  tenantId: string;
+}

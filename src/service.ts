@@ -1,0 +1,104 @@
+import type { AddressInfo } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import { createApp } from './app.js';
+import { type Clock, systemClock } from './clock.js';
+import type { Config } from './config.js';
+import { type Database, openDatabase } from './db/client.js';
+import { expectedMigrationCount, migrateDatabase } from './db/migrate.js';
+import type { Deps } from './deps.js';
+import type { BackgroundJob } from './jobs.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { deriveKey, SecretBox } from './secrets.js';
+
+export interface BuildDepsOptions {
+  db: Database;
+  log?: Logger;
+  clock?: Clock;
+}
+
+/** The one place dependencies are wired; main.ts, the sandbox and the tests all come through here. */
+export function buildDeps(config: Config, opts: BuildDepsOptions): Deps {
+  return {
+    config,
+    db: opts.db,
+    log: opts.log ?? createLogger({ level: config.logLevel }),
+    clock: opts.clock ?? systemClock,
+    metrics: createMetrics(),
+    secrets: new SecretBox(config.masterKey),
+    keys: {
+      apiKeyHash: deriveKey(config.masterKey, 'api-key-hash'),
+      oauthState: deriveKey(config.masterKey, 'oauth-state'),
+      lookup: deriveKey(config.masterKey, 'lookup-hash'),
+    },
+    expectedMigrations: expectedMigrationCount(),
+  };
+}
+
+/** The background jobs of every capability; each module contributes its own. */
+export function createJobs(_deps: Deps): BackgroundJob[] {
+  return [];
+}
+
+export interface RunningService {
+  deps: Deps;
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the database, migrates (under the advisory lock), then starts the API and/or the workers as configured.
+ * `stop()` closes the listener (in-flight requests finish), stops the jobs, then closes the database, all
+ * within SHUTDOWN_TIMEOUT_MS.
+ */
+export async function startService(
+  config: Config,
+  opts: Partial<BuildDepsOptions> = {},
+): Promise<RunningService> {
+  const log = opts.log ?? createLogger({ level: config.logLevel });
+  const db =
+    opts.db ??
+    (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolMax: config.dbPoolMax }));
+  await migrateDatabase(db);
+  const deps = buildDeps(config, { db, log, clock: opts.clock });
+
+  let server: ServerType | undefined;
+  let port = config.port;
+  if (config.runApi) {
+    const app = createApp(deps);
+    server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    });
+    port = (server.address() as AddressInfo).port;
+  }
+  const jobs = config.runWorkers ? createJobs(deps) : [];
+  for (const job of jobs) job.start();
+  log.info(
+    { port: config.runApi ? port : null, jobs: jobs.map((j) => j.name), db: db.kind },
+    'kefu-relay started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      const closed = server
+        ? new Promise<void>((resolve) => {
+            server!.close(() => resolve());
+            // idle keep-alive sockets would hold close() open until the deadline
+            (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          })
+        : Promise.resolve();
+      await Promise.all([
+        Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]),
+        ...jobs.map((j) => j.stop(deadline)),
+      ]);
+      await db.close();
+      log.info('kefu-relay stopped');
+    })();
+    return stopping;
+  };
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return { deps, url: `http://${host}:${port}`, port, stop };
+}

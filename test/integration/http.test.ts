@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { openDatabase } from '../../src/db/client.js';
+import { buildDeps } from '../../src/service.js';
+import { ADMIN_TOKEN, createHarness, type TestHarness, testConfig } from '../helpers/app.js';
+import { createEmptyPostgresDatabase, onPostgres } from '../helpers/db.js';
+
+let h: TestHarness;
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(() => h.close());
+
+describe('HTTP skeleton', () => {
+  it('puts a request id on every response, honouring a sane incoming one', async () => {
+    const mine = await h.request('/healthz', { headers: { 'x-request-id': 'abc-123' } });
+    expect(mine.headers.get('x-request-id')).toBe('abc-123');
+    const insane = await h.request('/healthz', { headers: { 'x-request-id': 'bad id\twith spaces' } });
+    expect(insane.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{24}$/);
+    const problem = await h.request('/nope');
+    expect((await problem.json()).requestId).toBe(problem.headers.get('x-request-id'));
+  });
+
+  it('answers unknown routes with 404 and wrong methods with 405, as problems', async () => {
+    const missing = await h.request('/no/such/route');
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toBe('application/problem+json');
+    expect(await missing.json()).toMatchObject({ code: 'not_found', status: 404, title: expect.any(String) });
+
+    const wrong = await h.request('/admin/tenants', { method: 'PUT', token: ADMIN_TOKEN });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toContain('POST');
+    expect((await wrong.json()).code).toBe('method_not_allowed');
+  });
+
+  it('refuses bodies over 1 MiB with 413', async () => {
+    const res = await h.request('/admin/tenants', {
+      method: 'POST',
+      token: ADMIN_TOKEN,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x'.repeat(1024 * 1024) }),
+    });
+    expect(res.status).toBe(413);
+    expect((await res.json()).code).toBe('payload_too_large');
+  });
+
+  it('serves health, readiness, metrics, the OpenAPI 3.1 document and the docs page', async () => {
+    expect(await (await h.request('/healthz')).json()).toEqual({ status: 'ok' });
+    const ready = await h.request('/readyz');
+    expect(ready.status).toBe(200);
+    const doc = await (await h.request('/openapi.json')).json();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/admin/tenants', '/admin/tenants/{id}/api-keys']),
+    );
+    const docs = await h.request('/docs');
+    const html = await docs.text();
+    expect(html).toContain('/docs/scalar.js');
+    expect(html).not.toMatch(/https?:\/\/(?!localhost)/);
+    const bundle = await h.request('/docs/scalar.js');
+    expect(bundle.status).toBe(200);
+    expect((await bundle.text()).length).toBeGreaterThan(100_000);
+    const metrics = await (await h.request('/metrics')).text();
+    expect(metrics).toContain('kefu_http_requests_total');
+  });
+
+  it('is not ready while the database is unreachable', async () => {
+    const db = await openDatabase({ url: 'memory://' });
+    const deps = buildDeps(testConfig(), { db, log: h.deps.log });
+    const app = createApp(deps);
+    await db.close();
+    const res = await app.request('/readyz');
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: 'unavailable' });
+    const api = await app.request('/admin/tenants', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(api.status).toBe(503);
+    expect(await api.json()).toMatchObject({ code: 'service_unavailable' });
+  });
+
+  it.runIf(onPostgres)('is not ready while migrations are pending (PostgreSQL)', async () => {
+    const empty = await createEmptyPostgresDatabase();
+    const db = await openDatabase({ url: empty.url });
+    try {
+      const app = createApp(buildDeps(testConfig(), { db, log: h.deps.log }));
+      expect((await app.request('/readyz')).status).toBe(503);
+    } finally {
+      await db.close();
+      await empty.drop();
+    }
+  });
+});

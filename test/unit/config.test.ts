@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseDuration, parseWindowSpec } from '../../src/config.js';
+import { testConfig } from '../helpers/app.js';
+
+describe('parseDuration', () => {
+  it('reads every unit', () => {
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('5s')).toBe(5000);
+    expect(parseDuration('5m')).toBe(300_000);
+    expect(parseDuration('2h')).toBe(7_200_000);
+    expect(parseDuration('5d')).toBe(432_000_000);
+  });
+  it.each(['', '5', 's', '1.5s', '-1s', '5w', '5 s s'])('refuses %j', (text) => {
+    expect(() => parseDuration(text)).toThrow();
+  });
+});
+
+describe('parseWindowSpec', () => {
+  it('reads count and whole seconds', () => {
+    expect(parseWindowSpec('1/60s')).toEqual({ count: 1, seconds: 60 });
+    expect(parseWindowSpec('5/48h')).toEqual({ count: 5, seconds: 172_800 });
+  });
+  it.each(['0/60s', '1/500ms', '1', '/60s', 'a/60s'])('refuses %j', (text) => {
+    expect(() => parseWindowSpec(text)).toThrow();
+  });
+});
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = testConfig({ PUBLIC_BASE_URL: undefined, PORT: '4100' });
+    expect(c.publicBaseUrl).toBe('http://localhost:4100');
+    expect(c.deliveryRetryScheduleMs).toEqual([5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6]);
+    expect(c.sendWindow).toEqual({
+      enterSession: { count: 1, seconds: 60 },
+      userMessage: { count: 5, seconds: 172_800 },
+      enforce: true,
+    });
+    expect(c.endpointDisableAfterMs).toBe(5 * 86_400_000);
+    expect(c.wechat.apiBaseUrl).toBe('https://api.weixin.qq.com');
+    expect(c.shutdownTimeoutMs).toBe(10_000);
+    expect(c.deliveryTimeoutMs).toBe(15_000);
+    expect(c.webhookAllowPrivateNetworks).toBe(true);
+  });
+
+  it('names every problem at once and never echoes a value', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({
+        WECHAT_COMPONENT_APPSECRET: 's',
+        WECHAT_COMPONENT_TOKEN: 't',
+        WECHAT_COMPONENT_AES_KEY: 'too-short-secret-value',
+        ADMIN_TOKEN: 'short-admin-secret',
+        MASTER_KEY: 'bm90IDMyIGJ5dGVz',
+        DELIVERY_RETRY_SCHEDULE: '5s,soon',
+        SEND_WINDOW_ENTER_SESSION: 'one/minute',
+        PORT: 'eighty',
+      });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const text = error!.message;
+    for (const name of [
+      'WECHAT_COMPONENT_APPID is required',
+      'WECHAT_COMPONENT_AES_KEY',
+      'ADMIN_TOKEN',
+      'MASTER_KEY',
+      'DELIVERY_RETRY_SCHEDULE',
+      'SEND_WINDOW_ENTER_SESSION',
+      'PORT',
+    ]) {
+      expect(text).toContain(name);
+    }
+    expect(text).not.toContain('too-short-secret-value');
+    expect(text).not.toContain('short-admin-secret');
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(testConfig({ LOG_LEVEL: '' }).logLevel).toBe('info');
+  });
+});

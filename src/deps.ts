@@ -4,6 +4,8 @@ import type { Database } from './db/client.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { SecretBox } from './secrets.js';
+import type { WeChatClient } from './wechat/client.js';
+import type { WeChatCrypto } from './wechat/crypto.js';
 
 /** Everything a request or a job needs, built once in main.ts (or by the test helpers) and passed down. */
 export interface Deps {
@@ -16,6 +18,10 @@ export interface Deps {
   secrets: SecretBox;
   /** keys derived from MASTER_KEY */
   keys: { apiKeyHash: Buffer; oauthState: Buffer; lookup: Buffer };
+  /** the one client for every WeChat API call */
+  wechat: WeChatClient;
+  /** the component's WXBizMsgCrypt (token, EncodingAESKey, component appid as tail) */
+  crypto: WeChatCrypto;
   /** how many migrations this build ships, for /readyz */
   expectedMigrations: number;
 }

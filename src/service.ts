@@ -10,21 +10,41 @@ import type { BackgroundJob } from './jobs.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { deriveKey, SecretBox } from './secrets.js';
+import { WeChatClient } from './wechat/client.js';
+import { WeChatCrypto } from './wechat/crypto.js';
 
 export interface BuildDepsOptions {
   db: Database;
   log?: Logger;
   clock?: Clock;
+  /** tests inject a client whose retry sleeps are instant */
+  wechat?: WeChatClient;
 }
 
 /** The one place dependencies are wired; main.ts, the sandbox and the tests all come through here. */
 export function buildDeps(config: Config, opts: BuildDepsOptions): Deps {
+  const log = opts.log ?? createLogger({ level: config.logLevel });
+  const metrics = createMetrics();
   return {
     config,
     db: opts.db,
-    log: opts.log ?? createLogger({ level: config.logLevel }),
+    log,
     clock: opts.clock ?? systemClock,
-    metrics: createMetrics(),
+    metrics,
+    wechat:
+      opts.wechat ??
+      new WeChatClient({
+        baseUrl: config.wechat.apiBaseUrl,
+        timeoutMs: config.wechat.timeoutMs,
+        logger: log.child({ component: 'wechat' }),
+        onCall: (e) => metrics.wechatCalls.inc({ api: e.api, errcode: String(e.errcode ?? e.outcome) }),
+      }),
+    crypto: new WeChatCrypto({
+      token: config.wechat.componentToken,
+      encodingAesKey: config.wechat.componentAesKey,
+      appid: config.wechat.componentAppid,
+      previousEncodingAesKey: config.wechat.componentAesKeyPrevious,
+    }),
     secrets: new SecretBox(config.masterKey),
     keys: {
       apiKeyHash: deriveKey(config.masterKey, 'api-key-hash'),
@@ -94,6 +114,7 @@ export async function startService(
         Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]),
         ...jobs.map((j) => j.stop(deadline)),
       ]);
+      await deps.wechat.close();
       await db.close();
       log.info('kefu-relay stopped');
     })();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, createHarness, createTenantWithKey, type TestHarness } from '../helpers/app.js';
+import { json } from '../helpers/http.js';
 
 let h: TestHarness;
 beforeAll(async () => {
@@ -16,7 +17,7 @@ describe('admin API', () => {
       const res = await h.request('/admin/tenants', { token });
       expect(res.status).toBe(401);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect((await res.json()).code).toBe('unauthorized');
+      expect((await json(res)).code).toBe('unauthorized');
     }
   });
 
@@ -25,25 +26,25 @@ describe('admin API', () => {
     for (const name of ['one', 'two', 'three']) {
       const res = await admin('/admin/tenants', { method: 'POST', json: { name } });
       expect(res.status).toBe(201);
-      const body = await res.json();
+      const body = await json(res);
       expect(body).toMatchObject({ name, id: expect.stringMatching(/^tnt_[0-9A-Z]{26}$/) });
       expect(new Date(body.createdAt).toISOString()).toBe(body.createdAt);
       created.push(body.id);
     }
     const one = await admin(`/admin/tenants/${created[0]}`);
-    expect(await one.json()).toMatchObject({ id: created[0], name: 'one' });
+    expect(await json(one)).toMatchObject({ id: created[0], name: 'one' });
 
-    const first = await (await admin('/admin/tenants?limit=2')).json();
+    const first = await await json(admin('/admin/tenants?limit=2'));
     expect(first.data.map((t: { id: string }) => t.id)).toEqual([created[2], created[1]]);
     expect(first.nextCursor).toEqual(expect.any(String));
-    const second = await (await admin(`/admin/tenants?limit=2&cursor=${first.nextCursor}`)).json();
+    const second = await await json(admin(`/admin/tenants?limit=2&cursor=${first.nextCursor}`));
     expect(second.data.map((t: { id: string }) => t.id)).toContain(created[0]);
   });
 
   it('validates bodies strictly and names every problem', async () => {
     const wrongType = await admin('/admin/tenants', { method: 'POST', json: { name: 123, extra: true } });
     expect(wrongType.status).toBe(422);
-    const body = await wrongType.json();
+    const body = await json(wrongType);
     expect(body.code).toBe('validation_failed');
     expect(body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['extra', 'name']);
 
@@ -57,7 +58,7 @@ describe('admin API', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(malformed.status).toBe(422);
-    expect((await malformed.json()).code).toBe('validation_failed');
+    expect((await json(malformed)).code).toBe('validation_failed');
   });
 
   it('rejects bad paging parameters', async () => {
@@ -70,7 +71,7 @@ describe('admin API', () => {
     ]) {
       const res = await admin(`/admin/tenants?${q}`);
       expect(res.status, q).toBe(422);
-      expect((await res.json()).code).toBe('validation_failed');
+      expect((await json(res)).code).toBe('validation_failed');
     }
   });
 
@@ -81,7 +82,7 @@ describe('admin API', () => {
       method: 'DELETE',
     });
     expect(res.status).toBe(404);
-    expect((await res.json()).code).toBe('not_found');
+    expect((await json(res)).code).toBe('not_found');
     expect(
       (await admin('/admin/tenants/tnt_00000000000000000000000000/api-keys', { method: 'POST', json: {} }))
         .status,
@@ -89,10 +90,10 @@ describe('admin API', () => {
   });
 
   it('issues keys shown once, stored as hashes, that stop working when revoked', async () => {
-    const t = await (await admin('/admin/tenants', { method: 'POST', json: { name: 'keys' } })).json();
+    const t = await await json(admin('/admin/tenants', { method: 'POST', json: { name: 'keys' } }));
     const res = await admin(`/admin/tenants/${t.id}/api-keys`, { method: 'POST', json: { name: 'ci' } });
     expect(res.status).toBe(201);
-    const key = await res.json();
+    const key = await json(res);
     expect(key).toMatchObject({
       id: expect.stringMatching(/^key_/),
       name: 'ci',
@@ -114,7 +115,7 @@ describe('admin API', () => {
     expect(del.status).toBe(204);
     const after = await h.request('/v1/nothing-here', { token: key.key });
     expect(after.status).toBe(401);
-    expect((await after.json()).code).toBe('unauthorized');
+    expect((await json(after)).code).toBe('unauthorized');
     // another tenant cannot revoke it by id
     const other = await createTenantWithKey(h, 'other');
     expect(

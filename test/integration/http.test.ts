@@ -4,6 +4,7 @@ import { openDatabase } from '../../src/db/client.js';
 import { buildDeps } from '../../src/service.js';
 import { ADMIN_TOKEN, createHarness, type TestHarness, testConfig } from '../helpers/app.js';
 import { createEmptyPostgresDatabase, onPostgres } from '../helpers/db.js';
+import { json } from '../helpers/http.js';
 
 let h: TestHarness;
 beforeAll(async () => {
@@ -18,19 +19,19 @@ describe('HTTP skeleton', () => {
     const insane = await h.request('/healthz', { headers: { 'x-request-id': 'bad id\twith spaces' } });
     expect(insane.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{24}$/);
     const problem = await h.request('/nope');
-    expect((await problem.json()).requestId).toBe(problem.headers.get('x-request-id'));
+    expect((await json(problem)).requestId).toBe(problem.headers.get('x-request-id'));
   });
 
   it('answers unknown routes with 404 and wrong methods with 405, as problems', async () => {
     const missing = await h.request('/no/such/route');
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toBe('application/problem+json');
-    expect(await missing.json()).toMatchObject({ code: 'not_found', status: 404, title: expect.any(String) });
+    expect(await json(missing)).toMatchObject({ code: 'not_found', status: 404, title: expect.any(String) });
 
     const wrong = await h.request('/admin/tenants', { method: 'PUT', token: ADMIN_TOKEN });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toContain('POST');
-    expect((await wrong.json()).code).toBe('method_not_allowed');
+    expect((await json(wrong)).code).toBe('method_not_allowed');
   });
 
   it('refuses bodies over 1 MiB with 413', async () => {
@@ -41,14 +42,14 @@ describe('HTTP skeleton', () => {
       body: JSON.stringify({ name: 'x'.repeat(1024 * 1024) }),
     });
     expect(res.status).toBe(413);
-    expect((await res.json()).code).toBe('payload_too_large');
+    expect((await json(res)).code).toBe('payload_too_large');
   });
 
   it('serves health, readiness, metrics, the OpenAPI 3.1 document and the docs page', async () => {
-    expect(await (await h.request('/healthz')).json()).toEqual({ status: 'ok' });
+    expect(await await json(h.request('/healthz'))).toEqual({ status: 'ok' });
     const ready = await h.request('/readyz');
     expect(ready.status).toBe(200);
-    const doc = await (await h.request('/openapi.json')).json();
+    const doc = await await json(h.request('/openapi.json'));
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(['/admin/tenants', '/admin/tenants/{id}/api-keys']),
@@ -71,10 +72,10 @@ describe('HTTP skeleton', () => {
     await db.close();
     const res = await app.request('/readyz');
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ status: 'unavailable' });
+    expect(await json(res)).toMatchObject({ status: 'unavailable' });
     const api = await app.request('/admin/tenants', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(api.status).toBe(503);
-    expect(await api.json()).toMatchObject({ code: 'service_unavailable' });
+    expect(await json(api)).toMatchObject({ code: 'service_unavailable' });
   });
 
   it.runIf(onPostgres)('is not ready while migrations are pending (PostgreSQL)', async () => {

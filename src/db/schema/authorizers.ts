@@ -54,6 +54,8 @@ export const authorizers = pgTable(
     permissions: integer('permissions').array().notNull().default([]),
     accessTokenEnc: text('access_token_enc'),
     accessTokenExpiresAt: ts('access_token_expires_at'),
+    /** when the stored token was received: its lifetime scales the refresh margins (wechat-protocol.md §3.9) */
+    accessTokenIssuedAt: ts('access_token_issued_at'),
     tokenVersion: integer('token_version').notNull().default(0),
     refreshTokenEnc: text('refresh_token_enc'),
     leaseUntil: ts('lease_until'),

@@ -12,6 +12,8 @@ export const componentState = pgTable('component_state', {
   ticketReceivedAt: ts('ticket_received_at'),
   accessTokenEnc: text('access_token_enc'),
   accessTokenExpiresAt: ts('access_token_expires_at'),
+  /** when the stored token was received: its lifetime scales the refresh margins (wechat-protocol.md §3.9) */
+  accessTokenIssuedAt: ts('access_token_issued_at'),
   /** bumped on every stored token: compare-and-expire matches on it */
   tokenVersion: integer('token_version').notNull().default(0),
   leaseUntil: ts('lease_until'),

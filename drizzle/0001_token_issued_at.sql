@@ -1,0 +1,2 @@
+ALTER TABLE "authorizers" ADD COLUMN "access_token_issued_at" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "component_state" ADD COLUMN "access_token_issued_at" timestamp with time zone;

@@ -1,0 +1,58 @@
+import type { Query } from '../db/client.js';
+import { readConversation, toWindowState } from './conversations.js';
+import { checkSend, type SendCheck, type WindowLimits } from './window.js';
+
+/*
+ * The send allowance in SQL. Taking it is one conditional UPDATE: concurrent sends for the last message
+ * serialise on the row and only the first finds `remaining > 0`, so no concurrency can exceed the window.
+ */
+
+const TAKE = `update conversations set remaining = remaining - 1, updated_at = $3
+  where appid = $1 and openid = $2 and deadline > $3 and remaining > 0
+  returning remaining`;
+
+/**
+ * Takes one message of the allowance before calling WeChat. 'ok' when taken; otherwise the reason, read after
+ * the failed UPDATE (closed is checked before the count, as in window.ts).
+ */
+export async function takeAllowance(q: Query, appid: string, openid: string, now: Date): Promise<SendCheck> {
+  const taken = await q(TAKE, [appid, openid, now]);
+  if (taken.length > 0) return 'ok';
+  const reason = checkSend(toWindowState(await readConversation(q, appid, openid)), now.getTime() / 1000);
+  // A concurrent push may have reopened the window between the two statements: that send was still refused
+  // at the time it was taken, and reporting the limit is the honest answer then.
+  return reason === 'ok' ? 'send_limit_reached' : reason;
+}
+
+/**
+ * Returns a taken message when WeChat refused the send for a reason other than the window. Capped at the
+ * largest limit, so a reset by a push in between cannot make the allowance exceed what any action grants.
+ */
+export async function giveBackAllowance(
+  q: Query,
+  appid: string,
+  openid: string,
+  limits: WindowLimits,
+): Promise<void> {
+  const cap = Math.max(limits.enterSession.count, limits.userMessage.count);
+  await q(
+    `update conversations set remaining = least(remaining + 1, $3::int)
+      where appid = $1 and openid = $2`,
+    [appid, openid, cap],
+  );
+}
+
+/** WeChat is the authority: 45047 empties the local allowance, 45015 closes the local window now. */
+export async function applyWeChatRefusal(
+  q: Query,
+  appid: string,
+  openid: string,
+  code: 'send_limit_reached' | 'send_window_closed',
+  now: Date,
+): Promise<void> {
+  const sql =
+    code === 'send_limit_reached'
+      ? 'update conversations set remaining = 0, updated_at = $3 where appid = $1 and openid = $2'
+      : 'update conversations set deadline = $3, updated_at = $3 where appid = $1 and openid = $2';
+  await q(sql, [appid, openid, now]);
+}

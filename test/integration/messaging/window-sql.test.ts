@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../../src/db/client.js';
+import { takeAllowance } from '../../../src/messaging/allowance.js';
+import {
+  type InboundAction,
+  readConversation,
+  recordInboundAction,
+  recordInboundActions,
+  toWindowState,
+} from '../../../src/messaging/conversations.js';
+import type { SendCheck, WindowLimits } from '../../../src/messaging/window.js';
+import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+
+const LIMITS: WindowLimits = {
+  enterSession: { count: 1, seconds: 60 },
+  userMessage: { count: 5, seconds: 172_800 },
+};
+const T0 = 1_800_000_000; // unix seconds of the first push
+let tdb: TestDatabase;
+let db: Database;
+let seq = 0;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  db = tdb.db;
+});
+afterAll(() => tdb?.drop());
+
+type Step = ['enter' | 'msg' | 'send', number];
+
+/** The worked examples through the SQL: actions by recordInboundAction in a transaction, sends by takeAllowance. */
+async function replay(steps: Step[]): Promise<{ outcomes: SendCheck[]; openid: string }> {
+  const openid = `o_sql_${++seq}`;
+  const outcomes: SendCheck[] = [];
+  for (const [op, t] of steps) {
+    if (op === 'send') {
+      outcomes.push(await takeAllowance(db.query, 'wxsqlapp', openid, new Date((T0 + t) * 1000)));
+    } else {
+      const action = op === 'enter' ? 'enter_session' : 'user_message';
+      await db.transaction((q) =>
+        recordInboundAction(
+          q,
+          { appid: 'wxsqlapp', openid, action, createTime: T0 + t, receivedAt: new Date((T0 + t) * 1000) },
+          LIMITS,
+        ),
+      );
+    }
+  }
+  return { outcomes, openid };
+}
+
+const state = async (openid: string) => {
+  const s = toWindowState(await readConversation(db.query, 'wxsqlapp', openid));
+  return s && { remaining: s.remaining, deadline: s.deadline === null ? null : s.deadline - T0 };
+};
+const sends = (from: number, to: number): Step[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => ['send', from + i]);
+
+describe('send window in SQL: the worked examples of wechat-protocol.md §7', () => {
+  it('#1', async () => {
+    const r = await replay([
+      ['send', 0],
+      ['enter', 5],
+      ['send', 10],
+      ['send', 20],
+    ]);
+    expect(r.outcomes).toEqual(['send_window_closed', 'ok', 'send_limit_reached']);
+    expect(await state(r.openid)).toEqual({ remaining: 0, deadline: 65 });
+  });
+  it('#2', async () => {
+    expect(
+      (
+        await replay([
+          ['enter', 0],
+          ['send', 60],
+        ])
+      ).outcomes,
+    ).toEqual(['send_window_closed']);
+    expect(
+      (
+        await replay([
+          ['enter', 0],
+          ['send', 59],
+        ])
+      ).outcomes,
+    ).toEqual(['ok']);
+  });
+  it('#3', async () => {
+    const r = await replay([['msg', 0], ...sends(1, 5), ['send', 6], ['msg', 100], ['send', 101]]);
+    expect(r.outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'send_limit_reached', 'ok']);
+    expect(await state(r.openid)).toEqual({ remaining: 4, deadline: 172_900 });
+  });
+  it('#4', async () => {
+    const r = await replay([['msg', 0], ['msg', 10], ...sends(12, 16), ['send', 17]]);
+    expect(r.outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'send_limit_reached']);
+    expect(await state(r.openid)).toEqual({ remaining: 0, deadline: 172_810 });
+  });
+  it('#5', async () => {
+    const r = await replay([
+      ['enter', 0],
+      ['msg', 30],
+      ...sends(31, 34),
+      ['enter', 3600],
+      ['send', 3601],
+      ['enter', 7200],
+      ['send', 100_000],
+    ]);
+    expect(r.outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(await state(r.openid)).toEqual({ remaining: 0, deadline: 172_830 });
+  });
+  it('#6', async () => {
+    const r = await replay([
+      ['msg', 0],
+      ['enter', 172_900],
+      ['send', 172_901],
+      ['send', 172_902],
+      ['send', 172_960],
+    ]);
+    expect(r.outcomes).toEqual(['ok', 'send_limit_reached', 'send_window_closed']);
+    expect(await state(r.openid)).toEqual({ remaining: 0, deadline: 172_960 });
+  });
+});
+
+describe('recordInboundActions (group commit)', () => {
+  it('applies several actions of one user in input order, others in the same batch', async () => {
+    const at = (t: number) => new Date((T0 + t) * 1000);
+    const a = (openid: string, action: InboundAction['action'], t: number): InboundAction => ({
+      appid: 'wxsqlapp',
+      openid,
+      action,
+      createTime: T0 + t,
+      receivedAt: at(t),
+    });
+    // example 6's actions for one user; example 5's first two for another, interleaved
+    await db.transaction((q) =>
+      recordInboundActions(
+        q,
+        [
+          a('o_b1', 'user_message', 0),
+          a('o_b2', 'enter_session', 0),
+          a('o_b1', 'enter_session', 172_900),
+          a('o_b2', 'user_message', 30),
+        ],
+        LIMITS,
+      ),
+    );
+    expect(await state('o_b1')).toEqual({ remaining: 1, deadline: 172_960 });
+    expect(await state('o_b2')).toEqual({ remaining: 5, deadline: 172_830 });
+    const row = await readConversation(db.query, 'wxsqlapp', 'o_b1');
+    expect(row?.lastInboundAt?.toISOString()).toBe(at(172_900).toISOString());
+    expect(row?.lastOutboundAt).toBeNull();
+  });
+
+  it('rolls back with the caller transaction', async () => {
+    await expect(
+      db.transaction(async (q) => {
+        await recordInboundAction(
+          q,
+          {
+            appid: 'wxsqlapp',
+            openid: 'o_rb',
+            action: 'user_message',
+            createTime: T0,
+            receivedAt: new Date(),
+          },
+          LIMITS,
+        );
+        throw new Error('store failed');
+      }),
+    ).rejects.toThrow('store failed');
+    expect(await readConversation(db.query, 'wxsqlapp', 'o_rb')).toBeNull();
+  });
+});

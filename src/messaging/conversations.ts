@@ -64,7 +64,9 @@ export async function recordInboundActions(
     const key = `${input.appid}\u0000${input.openid}`;
     const k = seen.get(key) ?? 0;
     seen.set(key, k + 1);
-    (rounds[k] ??= []).push(input);
+    const round = rounds[k];
+    if (round) round.push(input);
+    else rounds[k] = [input];
   }
   for (const round of rounds) {
     const rows = round.map((input) => {

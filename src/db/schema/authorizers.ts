@@ -36,6 +36,8 @@ export const authCodes = pgTable('auth_codes', {
   authorizerAppid: text('authorizer_appid'),
   tenantId: text('tenant_id'),
   linkId: text('link_id'),
+  /** which event completing this code emits (decided from the authorizer's state when the code was exchanged) */
+  eventType: text('event_type'),
   createdAt: ts('created_at').notNull().defaultNow(),
   completedAt: ts('completed_at'),
 });

@@ -7,6 +7,7 @@ import { requestContext } from './api/middleware/request-context.js';
 import { registerApiKeyRoutes } from './api/routes/admin/api-keys.js';
 import { registerTenantRoutes } from './api/routes/admin/tenants.js';
 import { registerOpsRoutes } from './api/routes/ops/health.js';
+import { registerIngestRoutes } from './api/routes/wechat-callback/index.js';
 import type { ApiApp, ApiEnv } from './api/types.js';
 import { validationHook } from './api/validation.js';
 import { isDatabaseUnavailable } from './db/errors.js';
@@ -25,6 +26,7 @@ export function createApp(deps: Deps): ApiApp {
   registerOpsRoutes(app, deps);
   registerTenantRoutes(app, deps);
   registerApiKeyRoutes(app, deps);
+  registerIngestRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
     type: 'http',

@@ -5,7 +5,9 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { expectedMigrationCount, migrateDatabase } from './db/migrate.js';
+import { createDeliveryWorker, createQueueStatsJob } from './delivery/worker.js';
 import type { Deps } from './deps.js';
+import { closeIngest } from './ingest/ingestor.js';
 import type { BackgroundJob } from './jobs.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -56,8 +58,8 @@ export function buildDeps(config: Config, opts: BuildDepsOptions): Deps {
 }
 
 /** The background jobs of every capability; each module contributes its own. */
-export function createJobs(_deps: Deps): BackgroundJob[] {
-  return [];
+export function createJobs(deps: Deps): BackgroundJob[] {
+  return [createDeliveryWorker(deps), createQueueStatsJob(deps)];
 }
 
 export interface RunningService {
@@ -114,6 +116,7 @@ export async function startService(
         Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]),
         ...jobs.map((j) => j.stop(deadline)),
       ]);
+      await closeIngest(deps);
       await deps.wechat.close();
       await db.close();
       log.info('kefu-relay stopped');

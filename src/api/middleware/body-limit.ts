@@ -11,7 +11,10 @@ const tooLarge = (limit: number) =>
   bodyLimit({
     maxSize: limit,
     onError: (c) =>
-      renderProblem(c, new AppError('payload_too_large', `The request body exceeds ${limit} bytes`)),
+      // WeChat's push URLs get a bare status: it reads nothing but `success`.
+      c.req.path.startsWith('/wechat/')
+        ? c.text('too_large', 413)
+        : renderProblem(c, new AppError('payload_too_large', `The request body exceeds ${limit} bytes`)),
   });
 
 /** 1 MiB for every body, except the media route's larger allowance. */

@@ -1,0 +1,85 @@
+import type { Context } from 'hono';
+import { isDatabaseUnavailable } from '../../../db/errors.js';
+import type { Deps } from '../../../deps.js';
+import { classifyPush, InvalidPushError } from '../../../ingest/classify.js';
+import { ingestorFor } from '../../../ingest/ingestor.js';
+import { openPush, PushRejectedError } from '../../../ingest/open-push.js';
+import { handleReleaseTestPush, isReleaseTestAccount } from '../../../onboarding/release-check.js';
+import type { ApiApp, ApiEnv } from '../../types.js';
+import { remoteIp } from './remote-ip.js';
+
+/**
+ * POST /wechat/callback/:appid (http-api.md §2, wechat-protocol.md §1.7 and §4): verify, decrypt, store once
+ * through the group-commit queue, and answer `success` only after the push's batch has committed.
+ * WeChat reads nothing but the status and the body, so every answer is text/plain.
+ */
+export function registerPushRoute(app: ApiApp, deps: Deps): void {
+  const ingest = ingestorFor(deps);
+  const count = (result: string) => deps.metrics.pushesReceived.inc({ endpoint: 'callback', result });
+
+  app.post('/wechat/callback/:appid', async (c: Context<ApiEnv>) => {
+    const appid = c.req.param('appid') as string;
+    const query = c.req.query();
+    const { timestamp, nonce } = query;
+    // Never the body, the key or the token: only what identifies the push and its sender.
+    const log = c.get('log').child({ appid, timestamp, nonce, ip: remoteIp(c) });
+
+    let opened: ReturnType<typeof openPush>;
+    let push: ReturnType<typeof classifyPush>;
+    try {
+      opened = openPush(deps.crypto, await c.req.text(), {
+        msgSignature: query.msg_signature,
+        timestamp,
+        nonce,
+      });
+      push = classifyPush(opened.fields);
+    } catch (err) {
+      if (err instanceof PushRejectedError) {
+        count(err.result);
+        log.warn({ result: err.result, reason: err.message }, 'push rejected');
+        return c.text(err.result, err.status);
+      }
+      if (err instanceof InvalidPushError) {
+        count('bad_request');
+        log.warn({ result: 'bad_request', reason: err.message }, 'push rejected');
+        return c.text('bad_request', 400);
+      }
+      throw err;
+    }
+
+    const releaseTest = isReleaseTestAccount(appid, push.toUserName ?? undefined);
+    let outcome: Awaited<ReturnType<typeof ingest.submit>>;
+    try {
+      outcome = await ingest.submit({ appid, push, releaseTest });
+    } catch (err) {
+      outcome = { result: 'failed', error: err };
+    }
+    if (outcome.result === 'failed') {
+      const unavailable = isDatabaseUnavailable(outcome.error);
+      count(unavailable ? 'db_unavailable' : 'failed');
+      log.error({ err: outcome.error, dedupeKey: push.dedupeKey }, 'push not stored');
+      return c.text(unavailable ? 'db_unavailable' : 'failed', unavailable ? 503 : 500);
+    }
+    count(outcome.result);
+    if (outcome.result === 'rejected_recipient') {
+      log.warn({ result: outcome.result, toUserName: push.toUserName }, 'push rejected');
+      return c.text(outcome.result, 401);
+    }
+    log.info(
+      outcome.result === 'stored'
+        ? { result: 'stored', pushId: outcome.pushId, eventId: outcome.eventId }
+        : { result: 'duplicate', dedupeKey: push.dedupeKey },
+      'push received',
+    );
+    if (releaseTest) {
+      const reply = await handleReleaseTestPush(deps, {
+        appid,
+        payload: opened.fields,
+        nonce: nonce ?? '',
+        format: opened.format,
+      });
+      return c.body(reply.body, 200, { 'content-type': reply.contentType });
+    }
+    return c.text('success');
+  });
+}

@@ -13,6 +13,7 @@ import { validationHook } from './api/validation.js';
 import { isDatabaseUnavailable } from './db/errors.js';
 import type { Deps } from './deps.js';
 import { AppError, renderProblem } from './errors.js';
+import { registerOnboardingRoutes } from './onboarding/routes/index.js';
 
 /** Builds the HTTP app from its dependencies; nothing global, so tests build as many as they like. */
 export function createApp(deps: Deps): ApiApp {
@@ -26,6 +27,7 @@ export function createApp(deps: Deps): ApiApp {
   registerOpsRoutes(app, deps);
   registerTenantRoutes(app, deps);
   registerApiKeyRoutes(app, deps);
+  registerOnboardingRoutes(app, deps);
   registerIngestRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {

@@ -11,6 +11,7 @@ import { closeIngest } from './ingest/ingestor.js';
 import type { BackgroundJob } from './jobs.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
+import { createOnboardingJobs } from './onboarding/jobs.js';
 import { deriveKey, SecretBox } from './secrets.js';
 import { WeChatClient } from './wechat/client.js';
 import { WeChatCrypto } from './wechat/crypto.js';
@@ -59,7 +60,7 @@ export function buildDeps(config: Config, opts: BuildDepsOptions): Deps {
 
 /** The background jobs of every capability; each module contributes its own. */
 export function createJobs(deps: Deps): BackgroundJob[] {
-  return [createDeliveryWorker(deps), createQueueStatsJob(deps)];
+  return [createDeliveryWorker(deps), createQueueStatsJob(deps), ...createOnboardingJobs(deps)];
 }
 
 export interface RunningService {

@@ -1,13 +1,19 @@
+import type { Query } from '../db/client.js';
 import type { Deps } from '../deps.js';
 
 // component_verify_ticket (wechat-protocol.md §2.1): pushed every 10 minutes, valid 12 hours, no API reads
 // it back, so the newest one lives in component_state (encrypted), written only if its CreateTime is newer.
 
 /** Stores the ticket if it is newer (by CreateTime) than the stored one; the same value may repeat. */
-export async function storeTicket(deps: Deps, ticket: string, createTime: number): Promise<boolean> {
+export async function storeTicket(
+  deps: Deps,
+  ticket: string,
+  createTime: number,
+  q: Query = deps.db.query,
+): Promise<boolean> {
   const now = deps.clock.now();
   const enc = deps.secrets.encrypt(ticket);
-  const rows = await deps.db.query(
+  const rows = await q(
     `INSERT INTO component_state (component_appid, ticket_enc, ticket_create_time, ticket_received_at, updated_at)
      VALUES ($1, $2, $3, $4, $4)
      ON CONFLICT (component_appid) DO UPDATE SET ticket_enc = EXCLUDED.ticket_enc,

@@ -1,0 +1,78 @@
+import type { Context } from 'hono';
+import type { ApiApp, ApiEnv } from '../../api/types.js';
+import { isDatabaseUnavailable } from '../../db/errors.js';
+import type { Deps } from '../../deps.js';
+import { EnvelopeError, parseEnvelope, parseInnerPayload } from '../../wechat/envelope.js';
+import { processStoredEvent, storeComponentEvent } from '../component-events.js';
+
+// 授权事件接收URL (wechat-protocol.md §1.7, §2). WeChat reads nothing but `200 success`; the failure answers
+// are bare statuses with a one-word body, never a problem document (it is not a client of ours).
+
+/** Inline processing gets this long; past it, `success` goes out and the work continues in the background. */
+const INLINE_PROCESSING_MS = 3_000;
+
+function plain(c: Context<ApiEnv>, text: string, status: 200 | 400 | 401 | 413 | 503) {
+  return c.text(text, status, { 'content-type': 'text/plain; charset=utf-8' });
+}
+
+export function registerComponentEventRoute(app: ApiApp, deps: Deps): void {
+  app.post('/wechat/component', async (c) => {
+    const log = c.get('log');
+    const timestamp = c.req.query('timestamp') ?? '';
+    const nonce = c.req.query('nonce') ?? '';
+    const msgSignature = c.req.query('msg_signature') ?? '';
+    const ip = c.req.header('x-forwarded-for') ?? null;
+    const meta = { path: '/wechat/component', timestamp, nonce, ip };
+
+    let envelope: ReturnType<typeof parseEnvelope>;
+    try {
+      envelope = parseEnvelope(await c.req.text());
+    } catch (err) {
+      if (!(err instanceof EnvelopeError)) throw err;
+      log.warn({ ...meta, reason: err.reason }, 'component event rejected');
+      if (err.reason === 'too_large') return plain(c, 'too_large', 413);
+      if (err.reason === 'missing_encrypt') return plain(c, 'unauthorized', 401);
+      return plain(c, 'malformed', 400);
+    }
+    // Verify before decrypting: an unsigned body never reaches the cipher.
+    if (!msgSignature || !timestamp || !nonce) return plain(c, 'unauthorized', 401);
+    if (!deps.crypto.verifyMsgSignature(msgSignature, timestamp, nonce, envelope.encrypt)) {
+      log.warn({ ...meta, reason: 'signature' }, 'component event rejected');
+      return plain(c, 'unauthorized', 401);
+    }
+    let plaintext: string;
+    try {
+      plaintext = deps.crypto.decrypt(envelope.encrypt).message;
+    } catch {
+      log.warn({ ...meta, reason: 'decrypt' }, 'component event rejected');
+      return plain(c, 'unauthorized', 401);
+    }
+    let payload: Record<string, string>;
+    try {
+      payload = parseInnerPayload(plaintext, 'xml');
+    } catch {
+      log.warn({ ...meta, reason: 'inner_malformed' }, 'component event rejected');
+      return plain(c, 'malformed', 400);
+    }
+
+    let stored: Awaited<ReturnType<typeof storeComponentEvent>>;
+    try {
+      stored = await storeComponentEvent(deps, payload, plaintext);
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err;
+      log.error({ ...meta, err }, 'component event not stored: database unavailable');
+      return plain(c, 'unavailable', 503);
+    }
+    log.info(
+      { ...meta, infoType: stored.infoType, appid: payload.AuthorizerAppid, duplicate: stored.duplicate },
+      'component event',
+    );
+    if (stored.pending) {
+      const work = processStoredEvent(deps, stored.id).catch((err: unknown) =>
+        log.warn({ err }, 'component event processing failed; the retry job takes it up'),
+      );
+      await Promise.race([work, new Promise((r) => setTimeout(r, INLINE_PROCESSING_MS).unref())]);
+    }
+    return plain(c, 'success', 200);
+  });
+}

@@ -85,15 +85,23 @@ function errorPage(message: string): string {
 function authPage(ctx: SimContext, p: PageParams, choices: SimMiniProgram[], offered: number[]): string {
   const hidden = (name: string, value: string) =>
     `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
-  const rows = choices
-    .sort((a, b) => Number(a.releaseTest) - Number(b.releaseTest))
-    .map((mp, i) => {
-      const authorized = ctx.state.activeAuthorization(mp.appid) ? ' · 已授权 (authorized)' : '';
-      return `<label class="row"><input type="radio" name="appid" id="mp-${escapeHtml(mp.appid)}" value="${escapeHtml(mp.appid)}"${i === 0 ? ' checked' : ''}>
+  const sorted = [...choices].sort((a, b) => Number(a.releaseTest) - Number(b.releaseTest));
+  const row = (mp: SimMiniProgram, checked: boolean) => {
+    const authorized = ctx.state.activeAuthorization(mp.appid) ? ' · 已授权 (authorized)' : '';
+    return `<label class="row"><input type="radio" name="appid" id="mp-${escapeHtml(mp.appid)}" value="${escapeHtml(mp.appid)}"${checked ? ' checked' : ''}>
 <span class="avatar">${escapeHtml(mp.nickname.slice(0, 1))}</span>
 <span><b>${escapeHtml(mp.nickname)}</b><br><span class="muted">${escapeHtml(mp.appid)} · ${escapeHtml(mp.userName)}${authorized}${mp.releaseTest ? ' · 全网发布测试帐号' : ''}</span></span></label>`;
-    })
-    .join('\n');
+  };
+  const regular = sorted.filter((mp) => !mp.releaseTest);
+  const tests = sorted.filter((mp) => mp.releaseTest);
+  // The ten 全网发布 accounts are rarely picked by hand; folded away unless they are all there is.
+  const rows =
+    regular.map((mp, i) => row(mp, i === 0)).join('\n') +
+    (tests.length === 0
+      ? ''
+      : regular.length === 0
+        ? tests.map((mp, i) => row(mp, i === 0)).join('\n')
+        : `<details><summary class="muted">全网发布 test accounts (${tests.length})</summary>${tests.map((mp) => row(mp, false)).join('\n')}</details>`);
   const perms = offered
     .map(
       (

@@ -56,7 +56,8 @@ async function main(): Promise<void> {
   const componentAesKey = pick(values['component-aes-key'], 'WECHAT_COMPONENT_AES_KEY', generateAesKey);
   const port = Number(values.port ?? env.SIM_PORT ?? 4000);
   const ticketInterval = values['ticket-interval-ms'] ?? env.SIM_TICKET_INTERVAL_MS;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`invalid port ${values.port ?? env.SIM_PORT}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new Error(`invalid port ${values.port ?? env.SIM_PORT}`);
   if (!/^[A-Za-z0-9]{43}$/.test(componentAesKey)) {
     throw new Error('WECHAT_COMPONENT_AES_KEY must be exactly 43 characters of [A-Za-z0-9]');
   }

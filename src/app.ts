@@ -6,8 +6,12 @@ import { bodyLimits } from './api/middleware/body-limit.js';
 import { requestContext } from './api/middleware/request-context.js';
 import { registerApiKeyRoutes } from './api/routes/admin/api-keys.js';
 import { registerTenantRoutes } from './api/routes/admin/tenants.js';
+import { registerDeliveryRoutes } from './api/routes/deliveries/index.js';
+import { registerEventRoutes } from './api/routes/events/index.js';
+import { registerMessagingRoutes } from './api/routes/messages/register.js';
 import { registerOpsRoutes } from './api/routes/ops/health.js';
 import { registerIngestRoutes } from './api/routes/wechat-callback/index.js';
+import { registerWebhookEndpointRoutes } from './api/routes/webhook-endpoints/index.js';
 import type { ApiApp, ApiEnv } from './api/types.js';
 import { validationHook } from './api/validation.js';
 import { isDatabaseUnavailable } from './db/errors.js';
@@ -27,8 +31,12 @@ export function createApp(deps: Deps): ApiApp {
   registerOpsRoutes(app, deps);
   registerTenantRoutes(app, deps);
   registerApiKeyRoutes(app, deps);
+  registerWebhookEndpointRoutes(app, deps);
+  registerEventRoutes(app, deps);
+  registerDeliveryRoutes(app, deps);
   registerOnboardingRoutes(app, deps);
   registerIngestRoutes(app, deps);
+  registerMessagingRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
     type: 'http',

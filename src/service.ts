@@ -10,6 +10,7 @@ import type { Deps } from './deps.js';
 import { closeIngest } from './ingest/ingestor.js';
 import type { BackgroundJob } from './jobs.js';
 import { createLogger, type Logger } from './log.js';
+import { idempotencyPurgeJob } from './messaging/idempotency.js';
 import { createMetrics } from './metrics.js';
 import { createOnboardingJobs } from './onboarding/jobs.js';
 import { deriveKey, SecretBox } from './secrets.js';
@@ -60,7 +61,7 @@ export function buildDeps(config: Config, opts: BuildDepsOptions): Deps {
 
 /** The background jobs of every capability; each module contributes its own. */
 export function createJobs(deps: Deps): BackgroundJob[] {
-  return [createDeliveryWorker(deps), createQueueStatsJob(deps), ...createOnboardingJobs(deps)];
+  return [createDeliveryWorker(deps), createQueueStatsJob(deps), idempotencyPurgeJob(deps), ...createOnboardingJobs(deps)];
 }
 
 export interface RunningService {

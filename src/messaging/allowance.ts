@@ -7,21 +7,31 @@ import { checkSend, type SendCheck, type WindowLimits } from './window.js';
  * serialise on the row and only the first finds `remaining > 0`, so no concurrency can exceed the window.
  */
 
+/**
+ * Why a send found no allowance to take (the conditional UPDATE of gate.ts matched no row): closed is checked
+ * before the count, as in window.ts.
+ */
+export async function takeAllowanceRefusal(
+  q: Query,
+  appid: string,
+  openid: string,
+  now: Date,
+): Promise<'send_window_closed' | 'send_limit_reached'> {
+  const reason = checkSend(toWindowState(await readConversation(q, appid, openid)), now.getTime() / 1000);
+  // A push may have reopened the window since the UPDATE: the send was still refused at the time it was
+  // taken, and the limit is the honest reason then.
+  return reason === 'ok' ? 'send_limit_reached' : reason;
+}
+
 const TAKE = `update conversations set remaining = remaining - 1, updated_at = $3
   where appid = $1 and openid = $2 and deadline > $3 and remaining > 0
   returning remaining`;
 
-/**
- * Takes one message of the allowance before calling WeChat. 'ok' when taken; otherwise the reason, read after
- * the failed UPDATE (closed is checked before the count, as in window.ts).
- */
+/** Takes one message of the allowance on its own (the send path does it inside gate.ts's statement). */
 export async function takeAllowance(q: Query, appid: string, openid: string, now: Date): Promise<SendCheck> {
   const taken = await q(TAKE, [appid, openid, now]);
   if (taken.length > 0) return 'ok';
-  const reason = checkSend(toWindowState(await readConversation(q, appid, openid)), now.getTime() / 1000);
-  // A concurrent push may have reopened the window between the two statements: that send was still refused
-  // at the time it was taken, and reporting the limit is the honest answer then.
-  return reason === 'ok' ? 'send_limit_reached' : reason;
+  return takeAllowanceRefusal(q, appid, openid, now);
 }
 
 /**

@@ -7,7 +7,6 @@ import { seedEndpoint, seedHeldMiniProgram } from './seed.js';
 // The crypto vectors of wechat-protocol.md (test-vectors.json), posted as WeChat would post them.
 const E = vector('E');
 const D2 = vector('D2');
-const G = vector('G');
 const ePush = message('E', 'push') as ReturnType<typeof message> & { query: Record<string, string> };
 const d2Push = message('D2', 'push');
 const gPush = message('G', 'push');

@@ -1,0 +1,65 @@
+import { expect } from 'vitest';
+import type { OnboardingEnv } from './env.js';
+
+// Steps of the onboarding flow as a tenant's admin performs them, over HTTP.
+
+export async function createLink(env: OnboardingEnv, apiKey: string, body: Record<string, unknown> = {}) {
+  const res = await fetch(`${env.relay.url}/v1/authorization-links`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; url: string; expiresAt: string };
+}
+
+/** Opens the landing page and returns the WeChat authorization URL behind its button. */
+export async function openLanding(linkUrl: string) {
+  const res = await fetch(linkUrl);
+  const html = await res.text();
+  expect(res.status).toBe(200);
+  const href = /<a id="authorize" href="([^"]+)"/.exec(html)?.[1];
+  expect(href).toBeDefined();
+  const authorizeUrl = (href as string).replaceAll('&amp;', '&').replaceAll('&#38;', '&');
+  const url = new URL(authorizeUrl);
+  return {
+    authorizeUrl,
+    preAuthCode: url.searchParams.get('pre_auth_code') as string,
+    redirectUri: url.searchParams.get('redirect_uri') as string,
+    url,
+  };
+}
+
+/** The redirect WeChat sends the browser to, followed by hand (the test is the browser). */
+export function followRedirect(redirectUrl: string) {
+  return fetch(redirectUrl, { redirect: 'manual' });
+}
+
+export async function authorizerRows(env: OnboardingEnv) {
+  return env.h.deps.db.query<{
+    appid: string;
+    tenant_id: string | null;
+    status: string;
+    user_name: string | null;
+  }>('SELECT appid, tenant_id, status, user_name FROM authorizers ORDER BY appid');
+}
+
+export async function eventRows(env: OnboardingEnv, type?: string) {
+  const rows = await env.h.deps.db.query<{ tenant_id: string; appid: string; type: string; data: unknown }>(
+    'SELECT tenant_id, appid, type, data FROM events ORDER BY id',
+  );
+  return type ? rows.filter((r) => r.type === type) : rows;
+}
+
+export async function callCount(env: OnboardingEnv, api: string): Promise<number> {
+  return (await env.sim.control.calls(api)).length;
+}
+
+/** Component event delivery goes nowhere (the redirect then arrives first); returns a restore function. */
+export async function dropComponentEvents(env: OnboardingEnv): Promise<() => Promise<void>> {
+  const before = (await env.sim.control.config()).componentEventUrl ?? null;
+  await env.sim.control.setConfig({ componentEventUrl: 'http://127.0.0.1:9/wechat/component' });
+  return async () => {
+    await env.sim.control.setConfig({ componentEventUrl: before });
+  };
+}

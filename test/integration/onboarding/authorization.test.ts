@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantWithKey } from '../../helpers/app.js';
+import { json } from '../../helpers/http.js';
 import { type OnboardingEnv, startOnboardingEnv } from './env.js';
 import {
   authorizerRows,
@@ -48,7 +49,7 @@ describe('onboarding through an authorization link', () => {
       headers: { authorization: `Bearer ${tenant.apiKey}` },
     });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = await json(res);
     expect(body).toMatchObject({
       appid: mp.appid,
       userName: mp.userName,
@@ -187,8 +188,8 @@ describe('onboarding through an authorization link', () => {
     const read = (key: string, path: string) =>
       fetch(`${env.relay.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
     expect((await read(other.apiKey, `/v1/mini-programs/${mp.appid}`)).status).toBe(404);
-    expect((await (await read(other.apiKey, '/v1/mini-programs')).json()).data).toEqual([]);
-    const mine = (await (await read(tenant.apiKey, '/v1/mini-programs')).json()).data as { appid: string }[];
+    expect((await json(read(other.apiKey, '/v1/mini-programs'))).data).toEqual([]);
+    const mine = (await json(read(tenant.apiKey, '/v1/mini-programs'))).data as { appid: string }[];
     expect(mine.map((m) => m.appid)).toContain(mp.appid);
     expect((await fetch(`${env.relay.url}/v1/mini-programs`)).status).toBe(401);
     expect((await fetch(`${env.relay.url}/v1/mini-programs/${mp.appid}`)).status).toBe(401);

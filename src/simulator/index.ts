@@ -13,6 +13,7 @@ import { registerOpsControl } from './control-ops.js';
 import { registerCustomMessageApi } from './custom-message-api.js';
 import { registerMediaApi } from './media-api.js';
 import { resolveConfig, type SimConfig, type SimulatorOptions } from './options.js';
+import { restore, StateFile, snapshot } from './persist.js';
 import { PushService } from './push.js';
 import { SimState } from './state.js';
 import { pushTicket } from './tickets.js';
@@ -69,6 +70,14 @@ export function createSimulator(opts: SimulatorOptions): Simulator {
     isStopped: () => stoppedFlag,
   };
 
+  const stateFile = opts.stateFile ? new StateFile(opts.stateFile, () => snapshot(state, clock), log) : null;
+  const saved = stateFile?.load();
+  if (saved) {
+    restore(state, clock, saved);
+    pushes.continueAfter(state.pushes);
+  }
+  if (stateFile) state.events.on('push', () => stateFile.markDirty());
+
   let timer: NodeJS.Timeout | null = null;
   const restartTimer = () => {
     if (timer) clearInterval(timer);
@@ -85,6 +94,11 @@ export function createSimulator(opts: SimulatorOptions): Simulator {
     if (err instanceof ControlError) return problem(c, err);
     log(`simulator: unhandled error on ${c.req.path}: ${err instanceof Error ? err.stack : String(err)}`);
     return problem(c, new ControlError(500, 'internal_error', 'the simulator failed to handle this request'));
+  });
+  app.use('*', async (c, next) => {
+    await next();
+    // Any POST/PUT/PATCH/DELETE may change what WeChat remembers.
+    if (c.req.method !== 'GET') stateFile?.markDirty();
   });
   app.get('/', (c) => c.redirect('/chat'));
   registerComponentApi(app, ctx);
@@ -128,6 +142,7 @@ export function createSimulator(opts: SimulatorOptions): Simulator {
       stoppedFlag = true;
       resolveStopped();
       await pushes.stop();
+      stateFile?.flush();
       const s = server;
       server = null;
       if (!s) return;

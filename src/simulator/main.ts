@@ -14,6 +14,7 @@ const HELP = `npm run simulator -- [options]
   --component-token T      WECHAT_COMPONENT_TOKEN
   --component-aes-key K    WECHAT_COMPONENT_AES_KEY (43 chars of [A-Za-z0-9])
   --ticket-interval-ms N   SIM_TICKET_INTERVAL_MS   component_verify_ticket interval (default 600000, 0 = off)
+  --state-file PATH        SIM_STATE_FILE           keep grants, tokens and tickets across restarts (default: memory only)
 Missing credentials are generated and printed.`;
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
       'component-token': { type: 'string' },
       'component-aes-key': { type: 'string' },
       'ticket-interval-ms': { type: 'string' },
+      'state-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -56,6 +58,12 @@ async function main(): Promise<void> {
   const componentAesKey = pick(values['component-aes-key'], 'WECHAT_COMPONENT_AES_KEY', generateAesKey);
   const port = Number(values.port ?? env.SIM_PORT ?? 4000);
   const ticketInterval = values['ticket-interval-ms'] ?? env.SIM_TICKET_INTERVAL_MS;
+  if (
+    ticketInterval !== undefined &&
+    !(Number.isInteger(Number(ticketInterval)) && Number(ticketInterval) >= 0)
+  ) {
+    throw new Error(`invalid ticket interval ${ticketInterval}`);
+  }
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new Error(`invalid port ${values.port ?? env.SIM_PORT}`);
   if (!/^[A-Za-z0-9]{43}$/.test(componentAesKey)) {
@@ -73,6 +81,7 @@ async function main(): Promise<void> {
     host: values.host ?? env.SIM_HOST ?? '127.0.0.1',
     publicUrl: values['public-url'] ?? env.SIM_PUBLIC_URL,
     ticketIntervalMs: ticketInterval === undefined ? undefined : Number(ticketInterval),
+    stateFile: values['state-file'] ?? env.SIM_STATE_FILE,
     log: (line) => console.log(line),
   });
   const url = sim.config.publicUrl ?? sim.url;

@@ -39,6 +39,8 @@ export interface SimulatorOptions {
   /** Seed the ten 全网发布 test accounts of wechat-protocol.md §8 (default true). */
   seedReleaseTestAccounts?: boolean;
   clock?: { now(): Date | number } | (() => number);
+  /** Keep the simulator's memory in this JSON file across restarts (the sandbox's DATA_DIR); default none. */
+  stateFile?: string;
   /** Receives one line per noteworthy event; default silent. */
   log?: (line: string) => void;
 }

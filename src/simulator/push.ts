@@ -49,6 +49,11 @@ export class PushService {
     },
   ) {}
 
+  /** Continues push ids after a restored state, so ids stay unique. */
+  continueAfter(records: PushRecord[]): void {
+    for (const r of records) this.counter = Math.max(this.counter, Number(r.id.replace(/^push_/, '')) || 0);
+  }
+
   send(input: PushInput): { record: PushRecord; settled: Promise<PushRecord> } {
     const { clock, config } = this.deps;
     const state = this.deps.state();

@@ -85,3 +85,33 @@ export async function onboard(
 export async function newUser(env: MessagingEnv, appid: string): Promise<string> {
   return (await env.sim.control.createUser(appid, {})).openid;
 }
+
+/** A multipart body with `bytes` in the field `file`. */
+export function imageForm(bytes: Buffer, filename = 'photo.png', type = 'image/png'): FormData {
+  const form = new FormData();
+  form.set('file', new Blob([new Uint8Array(bytes)], { type }), filename);
+  return form;
+}
+
+/** Uploads a PNG through the media route and returns its mediaId. */
+export async function uploadPng(env: MessagingEnv, mp: Onboarded, png: Buffer): Promise<string> {
+  const res = await env.h.request(`/v1/mini-programs/${mp.appid}/media`, {
+    method: 'POST',
+    body: imageForm(png),
+    token: mp.apiKey,
+  });
+  if (res.status !== 201) throw new Error(`upload: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { mediaId: string }).mediaId;
+}
+
+/** The user writes (a pushed text message through ingest): the 5/48 h window opens. */
+export async function userWrites(env: MessagingEnv, mp: { appid: string }, openid: string, content = 'hi') {
+  const r = await env.sim.control.sendText(mp.appid, openid, content, { wait: true });
+  if (r.push.status !== 'delivered') throw new Error(`push not acknowledged: ${JSON.stringify(r.push)}`);
+}
+
+/** The user opens the chat from the contact button: the 1/60 s window. */
+export async function userEnters(env: MessagingEnv, mp: { appid: string }, openid: string) {
+  const r = await env.sim.control.enterSession(mp.appid, openid, { wait: true });
+  if (r.push.status !== 'delivered') throw new Error(`push not acknowledged: ${JSON.stringify(r.push)}`);
+}

@@ -1,0 +1,50 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { replayEndpoint } from '../../../delivery/endpoints.js';
+import type { Deps } from '../../../deps.js';
+import type { ApiApp } from '../../types.js';
+import { jsonBody, jsonResponse, problems } from '../../validation.js';
+import { idParam, security, tenantContext } from './schemas.js';
+
+const instant = z.iso.datetime({ offset: true }).openapi({ example: '2026-12-01T00:00:00Z' });
+
+const ReplayBody = z
+  .object({
+    since: instant,
+    until: instant.optional(),
+    onlyFailed: z.boolean().optional().openapi({ description: 'default true' }),
+  })
+  .strict()
+  .openapi('Replay');
+
+const replay = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints/{id}/replay',
+  tags: ['Webhook endpoints'],
+  summary: 'Deliver past events to this endpoint again',
+  description:
+    'Events of the tenant matching the endpoint’s filters with `since <= createdAt < until` get a new delivery. With `onlyFailed` (the default) only events without a succeeded or pending delivery to this endpoint.',
+  security,
+  request: { params: idParam, body: jsonBody(ReplayBody) },
+  responses: {
+    202: jsonResponse(
+      z.object({ enqueued: z.number().int() }).openapi('ReplayResult'),
+      'Deliveries enqueued',
+    ),
+    401: problems[401],
+    404: problems[404],
+    413: problems[413],
+    422: problems[422],
+  },
+});
+
+export function registerReplayRoute(app: ApiApp, deps: Deps): void {
+  app.openapi(replay, async (c) => {
+    const body = c.req.valid('json');
+    const result = await replayEndpoint(tenantContext(c, deps), c.req.valid('param').id, {
+      since: new Date(body.since),
+      until: body.until ? new Date(body.until) : undefined,
+      onlyFailed: body.onlyFailed,
+    });
+    return c.json(result, 202);
+  });
+}

@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import type { Deps } from '../deps.js';
+import { newId } from '../ids.js';
+import { type BackgroundJob, intervalJob } from '../jobs.js';
+import { maxAttempts, nextAttemptDelay } from './backoff.js';
+import { DELIVERIES_CHANNEL, renderEvent } from './outbox.js';
+import { type ClaimedJob, claimDue, disableFailingEndpoint, queueStats, recordAttempt } from './queue.js';
+import { WebhookSender } from './sender.js';
+import { secretKey, signatureHeader } from './signing.js';
+import type { Resolver } from './url-policy.js';
+
+export interface DeliveryWorkerOptions {
+  /** DNS for the address guard (tests make a name resolve where they want) */
+  resolve?: Resolver;
+  /** jitter source, [0, 1) */
+  random?: () => number;
+  /** the polling backstop behind LISTEN/NOTIFY */
+  pollIntervalMs?: number;
+}
+
+export type DeliveryWorker = BackgroundJob & {
+  wake(): void;
+  /** runOnce claims at most this many */
+  readonly batchSize: number;
+};
+
+const MAX_BATCH = 100;
+/** time a worker keeps a claimed job beyond the attempt's own timeout, for writing the outcome */
+const LEASE_MARGIN_MS = 5_000;
+
+/**
+ * Claims due deliveries and POSTs them, `config.deliveryConcurrency` at a time. Claiming never waits for a batch
+ * to finish: each free slot is refilled as attempts end, so one slow endpoint holds only its own slots, and no
+ * endpoint may hold more than a quarter of them. Woken by NOTIFY on `kefu_deliveries`, polling every second as
+ * the backstop. Failure policy: an error while recording an outcome is logged and the lease runs out, so the job
+ * is attempted again (at least once, never lost).
+ */
+export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {}): DeliveryWorker {
+  const { config, metrics } = deps;
+  const concurrency = config.deliveryConcurrency;
+  const batchSize = Math.min(MAX_BATCH, concurrency);
+  const perEndpointMax = Math.max(1, Math.ceil(concurrency / 4));
+  const leaseMs = config.deliveryTimeoutMs + LEASE_MARGIN_MS;
+  const schedule = config.deliveryRetryScheduleMs;
+  const random = opts.random ?? Math.random;
+  const sender = new WebhookSender({
+    timeoutMs: config.deliveryTimeoutMs,
+    allowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    ...(opts.resolve ? { resolve: opts.resolve } : {}),
+  });
+  const keys = new Map<string, Buffer>();
+
+  const inFlight = new Set<Promise<void>>();
+  const perEndpoint = new Map<string, number>();
+  let stopped = true;
+  let pumping: Promise<void> | undefined;
+  let pumpAgain = false;
+  let moreDue = false;
+  let poll: NodeJS.Timeout | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+
+  const key = (sealed: string): Buffer => {
+    let k = keys.get(sealed);
+    if (!k) {
+      if (keys.size > 10_000) keys.clear();
+      k = secretKey(deps.secrets.decrypt(sealed));
+      keys.set(sealed, k);
+    }
+    return k;
+  };
+
+  const process = async (job: ClaimedJob, token: string): Promise<void> => {
+    const log = deps.log.child({ deliveryId: job.id, attempt: job.attempt });
+    const at = deps.clock.now();
+    const base = {
+      deliveryId: job.id,
+      token,
+      endpointId: job.endpoint_id,
+      attemptId: newId('att', at.getTime()),
+      attempt: job.attempt,
+      at,
+    };
+    try {
+      if (!job.enabled) {
+        // disabled after this job was queued (or retried by hand): nothing is sent
+        await recordAttempt(deps.db.query, {
+          ...base,
+          statusCode: null,
+          durationMs: 0,
+          error: 'the endpoint is disabled; nothing was sent',
+          responseBody: null,
+          status: 'failed',
+          nextAttemptAt: null,
+          now: at,
+          health: null,
+        });
+        metrics.deliveries.inc({ outcome: 'failed' });
+        return;
+      }
+      const body = JSON.stringify(renderEvent(job));
+      const timestamp = Math.floor(at.getTime() / 1000);
+      const signing = [key(job.secret_enc)];
+      if (job.previous_secret_enc && job.previous_secret_expires_at && job.previous_secret_expires_at > at)
+        signing.push(key(job.previous_secret_enc));
+      const result = await sender.post(
+        job.url,
+        {
+          'content-type': 'application/json',
+          'user-agent': 'kefu-relay',
+          'webhook-id': job.event_id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatureHeader(signing, job.event_id, timestamp, body),
+        },
+        body,
+      );
+      metrics.deliveryLatency.observe(result.durationMs / 1000);
+      const now = deps.clock.now();
+      const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+      let delay: number | null = null;
+      if (!ok) {
+        const honoursRetryAfter = result.statusCode === 429 || result.statusCode === 503;
+        delay = nextAttemptDelay(
+          job.attempt,
+          schedule,
+          honoursRetryAfter ? result.retryAfter : null,
+          random(),
+          now.getTime(),
+        );
+      }
+      const status = ok ? 'succeeded' : delay === null ? 'failed' : 'pending';
+      const outcome = await recordAttempt(deps.db.query, {
+        ...base,
+        statusCode: result.statusCode,
+        durationMs: result.durationMs,
+        error: result.error,
+        responseBody: result.body,
+        status,
+        nextAttemptAt: delay === null ? null : new Date(now.getTime() + delay),
+        now,
+        health: ok ? 'success' : 'failure',
+      });
+      metrics.deliveries.inc({ outcome: ok ? 'succeeded' : status === 'failed' ? 'failed' : 'retrying' });
+      if (!outcome.applied) {
+        log.warn('delivery lease was lost before the outcome was recorded; the attempt row is kept');
+      } else if (!ok) {
+        log.info(
+          {
+            statusCode: result.statusCode,
+            error: result.error,
+            nextAttemptInMs: delay,
+            of: maxAttempts(schedule),
+          },
+          status === 'failed' ? 'delivery failed for good' : 'delivery attempt failed',
+        );
+      }
+      if (!ok && outcome.failingSince) await maybeDisable(job, outcome.failingSince, now, log);
+    } catch (err) {
+      log.error({ err }, 'delivery attempt could not be recorded; the lease will expire and it is retried');
+    }
+  };
+
+  const maybeDisable = async (job: ClaimedJob, failingSince: Date, now: Date, log: typeof deps.log) => {
+    const cutoff = new Date(now.getTime() - config.endpointDisableAfterMs);
+    if (failingSince > cutoff) return;
+    const reason = `every attempt failed since ${failingSince.toISOString()}`;
+    const disabled = await disableFailingEndpoint(deps.db.query, {
+      endpointId: job.endpoint_id,
+      reason,
+      now,
+      failingBefore: cutoff,
+    });
+    if (disabled) {
+      metrics.endpointDisables.inc();
+      log.warn({ endpointId: job.endpoint_id, failingSince }, 'webhook endpoint disabled');
+    }
+  };
+
+  const launch = (job: ClaimedJob, token: string): Promise<void> => {
+    perEndpoint.set(job.endpoint_id, (perEndpoint.get(job.endpoint_id) ?? 0) + 1);
+    const p: Promise<void> = process(job, token).finally(() => {
+      inFlight.delete(p);
+      const left = (perEndpoint.get(job.endpoint_id) ?? 1) - 1;
+      if (left === 0) perEndpoint.delete(job.endpoint_id);
+      else perEndpoint.set(job.endpoint_id, left);
+      // refill once a useful number of slots is free, instead of one claim per finished attempt
+      if (!stopped && moreDue && concurrency - inFlight.size >= Math.max(1, batchSize >> 2)) pump();
+      else if (!stopped && inFlight.size === 0 && moreDue) pump();
+    });
+    inFlight.add(p);
+    return p;
+  };
+
+  const claimAndLaunch = async (limit: number): Promise<Promise<void>[]> => {
+    const token = randomUUID();
+    const now = deps.clock.now();
+    const skip = [...perEndpoint].filter(([, n]) => n >= perEndpointMax).map(([id]) => id);
+    const jobs = await claimDue(deps.db.query, {
+      now,
+      leaseUntil: new Date(now.getTime() + leaseMs),
+      token,
+      limit,
+      skipEndpoints: skip,
+    });
+    moreDue = jobs.length === limit;
+    return jobs.map((job) => launch(job, token));
+  };
+
+  const pump = (): void => {
+    if (stopped) return;
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = (async () => {
+      do {
+        pumpAgain = false;
+        try {
+          while (!stopped) {
+            const free = concurrency - inFlight.size;
+            if (free <= 0) break;
+            const limit = Math.min(free, batchSize);
+            const launched = await claimAndLaunch(limit);
+            if (launched.length < limit) break;
+          }
+        } catch (err) {
+          deps.log.error({ err }, 'claiming deliveries failed; polling tries again');
+        }
+      } while (pumpAgain && !stopped);
+    })().finally(() => {
+      pumping = undefined;
+    });
+  };
+
+  return {
+    name: 'delivery-worker',
+    batchSize,
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      poll = setInterval(pump, opts.pollIntervalMs ?? 1_000);
+      poll.unref?.();
+      deps.db
+        .listen(DELIVERIES_CHANNEL, () => pump())
+        .then((off) => {
+          if (stopped) void off().catch(() => {});
+          else unlisten = off;
+        })
+        .catch((err: unknown) => deps.log.warn({ err }, 'LISTEN failed; deliveries are found by polling'));
+      pump();
+    },
+    wake: pump,
+    /** one claim of up to `batchSize` and every attempt of it, awaited (what tests call) */
+    async runOnce() {
+      const launched = await claimAndLaunch(batchSize);
+      await Promise.all(launched);
+      return launched.length;
+    },
+    async stop(deadline: number) {
+      stopped = true;
+      clearInterval(poll);
+      const off = unlisten;
+      unlisten = undefined;
+      await off?.().catch(() => {});
+      const waitFor = Math.max(0, deadline - Date.now());
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([pumping, ...inFlight]),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, waitFor);
+        }),
+      ]);
+      clearTimeout(timer);
+      await sender.close().catch(() => {});
+    },
+  };
+}
+
+/** Keeps the queue gauges current with one cheap query every few seconds. */
+export function createQueueStatsJob(deps: Deps, intervalMs = 5_000): BackgroundJob {
+  return intervalJob(
+    'delivery-queue-stats',
+    intervalMs,
+    async () => {
+      const now = deps.clock.now();
+      const stats = await queueStats(deps.db.query, now);
+      deps.metrics.queueDepth.set(stats.depth);
+      deps.metrics.queueOldestDueAge.set(
+        stats.oldestDueAt ? Math.max(0, (now.getTime() - stats.oldestDueAt.getTime()) / 1000) : 0,
+      );
+      return stats;
+    },
+    (err) => deps.log.warn({ err }, 'queue stats query failed; the gauges keep their last values'),
+  );
+}

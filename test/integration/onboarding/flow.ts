@@ -51,8 +51,8 @@ export async function eventRows(env: OnboardingEnv, type?: string) {
   return type ? rows.filter((r) => r.type === type) : rows;
 }
 
-export async function callCount(env: OnboardingEnv, api: string): Promise<number> {
-  return (await env.sim.control.calls(api)).length;
+export async function callCount(env: OnboardingEnv, api: string, appid?: string): Promise<number> {
+  return (await env.sim.control.calls(api)).filter((c) => appid === undefined || c.appid === appid).length;
 }
 
 /** Component event delivery goes nowhere (the redirect then arrives first); returns a restore function. */
@@ -62,4 +62,26 @@ export async function dropComponentEvents(env: OnboardingEnv): Promise<() => Pro
   return async () => {
     await env.sim.control.setConfig({ componentEventUrl: before });
   };
+}
+
+/** A new simulated mini-program onboarded through a fresh link of the tenant (the push path). */
+export async function onboard(env: OnboardingEnv, apiKey: string, permissions?: number[]) {
+  const mp = await env.sim.control.createMiniProgram({ nickname: 'Onboarded Shop' });
+  const landing = await openLanding((await createLink(env, apiKey)).url);
+  const r = await env.sim.control.authorize({
+    appid: mp.appid,
+    preAuthCode: landing.preAuthCode,
+    permissions,
+    wait: true,
+  });
+  expect(r.push.status).toBe('delivered');
+  return mp;
+}
+
+let samplePng: Buffer | undefined;
+
+/** An authorizer-token API call that needs no send window: a temporary image upload. */
+export async function uploadWith(env: OnboardingEnv, deps: OnboardingEnv['h']['deps'], token: string) {
+  samplePng ??= Buffer.from(await (await fetch(`${env.sim.url}/sim/samples/image.png`)).arrayBuffer());
+  return deps.wechat.uploadMedia(token, { filename: 'a.png', contentType: 'image/png', data: samplePng });
 }

@@ -38,15 +38,20 @@ function takeFault(ctx: SimContext, api: string): Fault | null {
 function checkQuota(ctx: SimContext, api: string): void {
   const { daily, perMinute } = ctx.config.quotas;
   const now = ctx.clock.nowSec();
-  const dayKey = `${api}|d|${Math.floor((now + BEIJING_OFFSET_S) / 86_400)}`;
-  const minuteKey = `${api}|m|${Math.floor(now / 60)}`;
-  const counters = ctx.state.quotaCounters;
-  const usedToday = counters.get(dayKey) ?? 0;
-  const usedMinute = counters.get(minuteKey) ?? 0;
-  if (daily !== null && usedToday >= daily) throw new WxError(45009);
-  if (perMinute !== null && usedMinute >= perMinute) throw new WxError(45011);
-  counters.set(dayKey, usedToday + 1);
-  counters.set(minuteKey, usedMinute + 1);
+  const day = Math.floor((now + BEIJING_OFFSET_S) / 86_400);
+  const minute = Math.floor(now / 60);
+  const prev = ctx.state.quotaCounters.get(api);
+  const counter = {
+    day,
+    dayCount: prev?.day === day ? prev.dayCount : 0,
+    minute,
+    minuteCount: prev?.minute === minute ? prev.minuteCount : 0,
+  };
+  if (daily !== null && counter.dayCount >= daily) throw new WxError(45009);
+  if (perMinute !== null && counter.minuteCount >= perMinute) throw new WxError(45011);
+  counter.dayCount += 1;
+  counter.minuteCount += 1;
+  ctx.state.quotaCounters.set(api, counter);
 }
 
 function dropConnection(c: Context): void {
@@ -105,7 +110,7 @@ export function apiRoute(ctx: SimContext, api: string, handler: ApiHandler) {
       }
       response = c.json(wxErrorBody(errcode, err instanceof WxError ? err.detail : undefined));
     }
-    ctx.state.calls.push({
+    ctx.state.remember(ctx.state.calls, {
       seq: ctx.state.nextSeq(),
       at: startedAt,
       api,

@@ -16,5 +16,4 @@ export interface SimContext {
   log: (line: string) => void;
   /** Resolves when the simulator stops; hung requests wait on it so stop() can finish. */
   stopped: Promise<void>;
-  isStopped: () => boolean;
 }

@@ -91,7 +91,7 @@ async function send(ctx: SimContext, c: Context, call: CallInfo, api: string, bu
   typing.typingUntil = null;
   typing.lastExchangeAt = now;
   const msgtype = String(body.msgtype);
-  ctx.state.messages.push({
+  ctx.state.remember(ctx.state.messages, {
     seq: ctx.state.nextSeq(),
     at: now,
     appid,

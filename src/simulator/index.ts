@@ -51,7 +51,6 @@ export function createSimulator(opts: SimulatorOptions): Simulator {
   const log = opts.log ?? (() => {});
   let listenUrl: string | null = null;
   let server: ServerType | null = null;
-  let stoppedFlag = false;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     resolveStopped = resolve;
@@ -67,7 +66,6 @@ export function createSimulator(opts: SimulatorOptions): Simulator {
       (config.publicUrl ?? listenUrl ?? `http://127.0.0.1:${opts.port ?? 4000}`).replace(/\/+$/, ''),
     log,
     stopped,
-    isStopped: () => stoppedFlag,
   };
 
   const stateFile = opts.stateFile ? new StateFile(opts.stateFile, () => snapshot(state, clock), log) : null;
@@ -139,7 +137,6 @@ export function createSimulator(opts: SimulatorOptions): Simulator {
     async stop() {
       if (timer) clearInterval(timer);
       timer = null;
-      stoppedFlag = true;
       resolveStopped();
       await pushes.stop();
       stateFile?.flush();

@@ -71,7 +71,7 @@ export class PushService {
       attempts: [],
       reply: null,
     };
-    state.pushes.push(record);
+    state.remember(state.pushes, record);
     state.events.emit('push', record);
     const timestamp = String(clock.nowSec());
     const nonce = newNonce();
@@ -196,9 +196,5 @@ export class PushService {
     this.stopping = true;
     for (const c of this.inflight) c.abort();
     await this.idle();
-  }
-
-  resume(): void {
-    this.stopping = false;
   }
 }

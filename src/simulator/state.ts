@@ -22,6 +22,8 @@ import { DEMO_MINI_PROGRAMS, RELEASE_TEST_ACCOUNTS } from './seed.js';
 
 export type * from './records.js';
 
+export const HISTORY_LIMIT = 10_000;
+
 const convKey = (appid: string, openid: string): string => `${appid}\u0000${openid}`;
 
 /** Everything the simulator remembers; in memory, as a simulator may. */
@@ -42,12 +44,18 @@ export class SimState {
   messages: ReceivedMessage[] = [];
   timelines = new Map<string, TimelineEntry[]>();
   faults: Fault[] = [];
-  quotaCounters = new Map<string, number>();
+  quotaCounters = new Map<string, { day: number; dayCount: number; minute: number; minuteCount: number }>();
   private seq = 0;
 
   constructor(private readonly seeds: { miniPrograms?: MiniProgramSeed[]; releaseTest: boolean }) {
     this.events.setMaxListeners(0);
     this.seed();
+  }
+
+  /** Appends to an inspection list, dropping the oldest entries so a long-running simulator stays small. */
+  remember<T>(list: T[], item: T): void {
+    list.push(item);
+    if (list.length > HISTORY_LIMIT) list.splice(0, list.length - HISTORY_LIMIT);
   }
 
   nextSeq(): number {

@@ -245,8 +245,8 @@ export interface TestSimulator {
 
 /**
  * Starts a simulator on 127.0.0.1:0 for a test file. Defaults suit tests: fresh credentials, pushes to a
- * closed port unless `relayBaseUrl` is given, no ticket timer, no ticket at start, 2 s push timeout, no delay
- * between push attempts. Override anything.
+ * closed port unless `relayBaseUrl` is given, no ticket timer, no ticket at start, no repeated tickets, 2 s push
+ * timeout, no delay between push attempts. Override anything.
  */
 export async function startTestSimulator(overrides: Partial<SimulatorOptions> = {}): Promise<TestSimulator> {
   const credentials = randomComponentCredentials();
@@ -257,6 +257,8 @@ export async function startTestSimulator(overrides: Partial<SimulatorOptions> = 
     pushTicketOnStart: false,
     pushTimeoutMs: 2000,
     pushRetryDelayMs: 0,
+    // Deterministic by default; WeChat's occasional repeated ticket can be asked for with { repeat: true }.
+    ticketRepeatProbability: 0,
     ...overrides,
   };
   const sim = await startSimulator(options);

@@ -67,7 +67,8 @@ export function registerMediaRoute(app: ApiApp, deps: Deps): void {
       });
     }
     // the bytes are the request for idempotency: the same image under the same key is the same upload
-    const bytes = Buffer.from(await file.arrayBuffer());
+    const bytes =
+      c.req.header('idempotency-key') === undefined ? null : Buffer.from(await file.arrayBuffer());
     const res = await respondOnce(c, ctx, bytes, async () => ({
       status: 201,
       body: await uploadImage(ctx, appid, file),

@@ -20,6 +20,8 @@ export const EVENT_TYPES: readonly EventType[] = [
 ];
 
 export interface NewEvent {
+  /** an id made beforehand with newId('evt') (ingest writes it into the push row in the same statement) */
+  id?: string;
   tenantId: string;
   appid: string;
   type: EventType;
@@ -79,7 +81,7 @@ export async function enqueueEvents(
 ): Promise<{ eventIds: string[]; deliveries: number }> {
   if (events.length === 0) return { eventIds: [], deliveries: 0 };
   const ms = now.getTime();
-  const eventIds = events.map(() => newId('evt', ms));
+  const eventIds = events.map((e) => e.id ?? newId('evt', ms));
   await q(INSERT_EVENTS, [
     eventIds,
     events.map((e) => e.tenantId),

@@ -66,9 +66,15 @@ export interface AttemptOutcome {
 }
 
 // The attempt row is a fact whatever happened to the lease (the request was made), so it is written even when
-// a stale worker's state change is refused; the endpoint's failing_since follows the same facts.
+// a stale worker's state change is refused; the endpoint's failing_since follows the same facts. A retry for an
+// endpoint disabled meanwhile becomes `failed` (the disable could not touch a row leased at the time).
 const RECORD = `WITH done AS (
-    UPDATE deliveries SET status = $3, next_attempt_at = $4, lease_until = NULL, lease_token = NULL, updated_at = $5
+    UPDATE deliveries SET
+      status = CASE WHEN $3::text = 'pending' AND NOT (SELECT enabled FROM webhook_endpoints WHERE id = $14)
+        THEN 'failed' ELSE $3::text END,
+      next_attempt_at = CASE WHEN $3::text = 'pending' AND NOT (SELECT enabled FROM webhook_endpoints WHERE id = $14)
+        THEN NULL ELSE $4::timestamptz END,
+      lease_until = NULL, lease_token = NULL, updated_at = $5
     WHERE id = $1 AND lease_token = $2
     RETURNING id),
   att AS (

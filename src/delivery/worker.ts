@@ -97,7 +97,15 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         metrics.deliveries.inc({ outcome: 'failed' });
         return;
       }
-      const body = JSON.stringify(renderEvent(job));
+      const body = JSON.stringify(
+        renderEvent({
+          id: job.event_id,
+          type: job.type,
+          created_at: job.created_at,
+          appid: job.appid,
+          data: job.data,
+        }),
+      );
       const timestamp = Math.floor(at.getTime() / 1000);
       const signing = [key(job.secret_enc)];
       if (job.previous_secret_enc && job.previous_secret_expires_at && job.previous_secret_expires_at > at)

@@ -1,0 +1,580 @@
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/clock.js';
+import { type EventType, enqueueEvents, notifyDeliveries } from '../../../src/delivery/outbox.js';
+import { claimDue, recordAttempt } from '../../../src/delivery/queue.js';
+import {
+  createDeliveryWorker,
+  createQueueStatsJob,
+  type DeliveryWorker,
+} from '../../../src/delivery/worker.js';
+import { createHarness, createTenantWithKey, type TestHarness } from '../../helpers/app.js';
+import { json } from '../../helpers/http.js';
+import { startReceiver, type TestReceiver } from '../../helpers/receiver.js';
+
+const ENV = {
+  DELIVERY_RETRY_SCHEDULE: '5s,1m,10m',
+  DELIVERY_TIMEOUT_MS: '1000',
+  ENDPOINT_DISABLE_AFTER: '1h',
+};
+
+let h: TestHarness;
+let clock: ManualClock;
+let receiver: TestReceiver;
+let worker: DeliveryWorker;
+
+beforeAll(async () => {
+  clock = new ManualClock(Date.now());
+  h = await createHarness({ env: ENV, clock });
+  receiver = await startReceiver();
+  worker = createDeliveryWorker(h.deps, { random: () => 0.5 });
+});
+afterAll(async () => {
+  await worker.stop(Date.now() + 2_000);
+  await receiver.close();
+  await h.close();
+});
+
+interface Tenant {
+  tenantId: string;
+  apiKey: string;
+}
+
+const tenant = async (name = 'T'): Promise<Tenant> => createTenantWithKey(h, name);
+
+async function endpoint(t: Tenant, path: string, extra: Record<string, unknown> = {}) {
+  const res = await h.request('/v1/webhook-endpoints', {
+    method: 'POST',
+    json: { url: receiver.urlFor(path), ...extra },
+    token: t.apiKey,
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; secret: string };
+}
+
+async function emit(
+  t: Tenant,
+  type: EventType = 'message.received',
+  appid = 'wxapp1',
+  data: Record<string, unknown> = {},
+) {
+  const { eventIds } = await h.deps.db.transaction((q) =>
+    enqueueEvents(q, [{ tenantId: t.tenantId, appid, type, data: { openid: 'o1', ...data } }], clock.now()),
+  );
+  notifyDeliveries(h.deps);
+  return eventIds[0] as string;
+}
+
+async function deliveryStatus(eventId: string, path: string): Promise<string | undefined> {
+  const [row] = await h.deps.db.query<{ status: string }>(
+    `SELECT d.status FROM deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+     WHERE d.event_id = $1 AND w.url LIKE '%' || $2`,
+    [eventId, path],
+  );
+  return row?.status;
+}
+
+/** Polls a condition on the database (the worker runs on its own here); fails after `timeoutMs`. */
+async function waitUntil(probe: () => Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const deliveriesOf = async (t: Tenant, query: string) =>
+  (await json(h.request(`/v1/deliveries?${query}`, { token: t.apiKey }))).data as Array<Record<string, any>>;
+
+async function onlyDelivery(t: Tenant, eventId: string) {
+  const list = await deliveriesOf(t, `eventId=${eventId}`);
+  expect(list).toHaveLength(1);
+  return list[0] as Record<string, any>;
+}
+
+describe('delivery worker', () => {
+  it('posts the event signed as Standard Webhooks verifies, and records the attempt', async () => {
+    clock.set(Date.now());
+    const t = await tenant();
+    const ep = await endpoint(t, '/signed');
+    const eventId = await emit(t, 'message.received', 'wxapp1', {
+      msgId: '24127645937185203712',
+      text: { content: '你好' },
+    });
+    expect(await worker.runOnce()).toBeGreaterThanOrEqual(1);
+    const [req] = receiver.requests('/signed');
+    expect(req).toBeDefined();
+    expect(req!.headers['content-type']).toBe('application/json');
+    expect(req!.headers['webhook-id']).toBe(eventId);
+    expect(req!.headers['webhook-timestamp']).toBe(String(Math.floor(clock.now().getTime() / 1000)));
+    const payload = new Webhook(ep.secret).verify(req!.body, req!.headers) as Record<string, unknown>;
+    const apiEvent = await json(h.request(`/v1/events/${eventId}`, { token: t.apiKey }));
+    const { deliveries, ...event } = apiEvent;
+    expect(payload).toEqual(event);
+    expect(payload).toMatchObject({ id: eventId, type: 'message.received', appid: 'wxapp1' });
+    expect((payload.data as { msgId: string }).msgId).toBe('24127645937185203712');
+    const d = await onlyDelivery(t, eventId);
+    expect(deliveries).toEqual([{ id: d.id, endpointId: ep.id, status: 'succeeded', attemptCount: 1 }]);
+    expect(d).toEqual({
+      id: expect.stringMatching(/^dlv_/),
+      eventId,
+      endpointId: ep.id,
+      status: 'succeeded',
+      attemptCount: 1,
+      nextAttemptAt: null,
+      attempts: [
+        {
+          at: clock.now().toISOString(),
+          statusCode: 200,
+          durationMs: expect.any(Number),
+          error: null,
+          responseBody: 'ok',
+        },
+      ],
+    });
+    const metrics = await h.deps.metrics.registry.metrics();
+    expect(metrics).toMatch(/kefu_delivery_attempts_total\{outcome="succeeded"\} [1-9]/);
+    expect(metrics).toMatch(/kefu_delivery_attempt_duration_seconds_count [1-9]/);
+    expect(h.logs.text).not.toContain(ep.secret.slice(6));
+  });
+
+  it('retries on the schedule until it succeeds, with the same webhook-id', async () => {
+    const t = await tenant();
+    await endpoint(t, '/flaky');
+    receiver.replyOnce('/flaky', { status: 500, body: 'boom' }, { status: 502 });
+    const eventId = await emit(t);
+    await worker.runOnce();
+    let d = await onlyDelivery(t, eventId);
+    expect(d).toMatchObject({ status: 'pending', attemptCount: 1 });
+    expect(d.nextAttemptAt).toBe(new Date(clock.now().getTime() + 5_000).toISOString());
+    expect(d.attempts[0]).toMatchObject({ statusCode: 500, responseBody: 'boom', error: null });
+    clock.advance(4_000);
+    await worker.runOnce();
+    expect(receiver.requests('/flaky')).toHaveLength(1);
+    clock.advance(1_000);
+    await worker.runOnce();
+    d = await onlyDelivery(t, eventId);
+    expect(d).toMatchObject({ status: 'pending', attemptCount: 2 });
+    expect(d.nextAttemptAt).toBe(new Date(clock.now().getTime() + 60_000).toISOString());
+    clock.advance(60_000);
+    await worker.runOnce();
+    d = await onlyDelivery(t, eventId);
+    expect(d).toMatchObject({ status: 'succeeded', attemptCount: 3, nextAttemptAt: null });
+    expect(d.attempts.map((a: { statusCode: number }) => a.statusCode)).toEqual([500, 502, 200]);
+    const ids = receiver.requests('/flaky').map((r) => r.headers['webhook-id']);
+    expect(ids).toEqual([eventId, eventId, eventId]);
+  });
+
+  it('marks the delivery failed after the last attempt of the schedule', async () => {
+    const t = await tenant();
+    await endpoint(t, '/gone');
+    receiver.reply('/gone', { status: 410, body: 'x'.repeat(5000) });
+    const eventId = await emit(t);
+    for (const wait of [0, 5_000, 60_000, 600_000]) {
+      clock.advance(wait);
+      await worker.runOnce();
+    }
+    const d = await onlyDelivery(t, eventId);
+    expect(d).toMatchObject({ status: 'failed', attemptCount: 4, nextAttemptAt: null });
+    expect(d.attempts).toHaveLength(4);
+    expect(d.attempts[0].responseBody).toHaveLength(1024);
+    clock.advance(24 * 3_600_000);
+    await worker.runOnce();
+    expect(receiver.requests('/gone')).toHaveLength(4);
+    expect(await h.deps.metrics.registry.metrics()).toMatch(
+      /kefu_delivery_attempts_total\{outcome="failed"\} [1-9]/,
+    );
+  });
+
+  it('stretches the delay for Retry-After on 429/503, at most to twice the scheduled one', async () => {
+    const t = await tenant();
+    await endpoint(t, '/busy');
+    receiver.replyOnce(
+      '/busy',
+      { status: 429, headers: { 'retry-after': '8' } },
+      { status: 503, headers: { 'retry-after': '3600' } },
+      { status: 500, headers: { 'retry-after': '3600' } },
+    );
+    const eventId = await emit(t);
+    const next = async () =>
+      new Date((await onlyDelivery(t, eventId)).nextAttemptAt).getTime() - clock.now().getTime();
+    await worker.runOnce();
+    expect(await next()).toBe(8_000);
+    clock.advance(8_000);
+    await worker.runOnce();
+    expect(await next()).toBe(120_000);
+    clock.advance(120_000);
+    await worker.runOnce();
+    expect(await next()).toBe(600_000);
+  });
+
+  it('retries by hand: one more attempt now, whatever the status', async () => {
+    const t = await tenant();
+    await endpoint(t, '/manual');
+    receiver.replyOnce(
+      '/manual',
+      { status: 500 },
+      { status: 500 },
+      { status: 500 },
+      { status: 500 },
+      { status: 500 },
+    );
+    const eventId = await emit(t);
+    for (const wait of [0, 5_000, 60_000, 600_000]) {
+      clock.advance(wait);
+      await worker.runOnce();
+    }
+    const failed = await onlyDelivery(t, eventId);
+    expect(failed.status).toBe('failed');
+    const res = await h.request(`/v1/deliveries/${failed.id}/retry`, { method: 'POST', token: t.apiKey });
+    expect(res.status).toBe(202);
+    expect(await json(res)).toMatchObject({
+      status: 'pending',
+      nextAttemptAt: clock.now().toISOString(),
+      attemptCount: 4,
+    });
+    await worker.runOnce();
+    // the fifth answer is still a 500: one more attempt, then failed again
+    expect(await onlyDelivery(t, eventId)).toMatchObject({ status: 'failed', attemptCount: 5 });
+    await h.request(`/v1/deliveries/${failed.id}/retry`, { method: 'POST', token: t.apiKey });
+    await worker.runOnce();
+    const done = await onlyDelivery(t, eventId);
+    expect(done).toMatchObject({ status: 'succeeded', attemptCount: 6 });
+    await h.request(`/v1/deliveries/${failed.id}/retry`, { method: 'POST', token: t.apiKey });
+    await worker.runOnce();
+    expect(receiver.requests('/manual')).toHaveLength(7);
+  });
+
+  it('replays [since, until): only failed or missing ones by default, every one with onlyFailed false', async () => {
+    const t = await tenant();
+    const ep = await endpoint(t, '/replay');
+    const t0 = clock.now();
+    receiver.reply('/replay', { status: 500 });
+    const e1 = await emit(t);
+    for (const wait of [0, 5_000, 60_000, 600_000]) {
+      clock.advance(wait);
+      await worker.runOnce();
+    }
+    receiver.reply('/replay', { status: 200 });
+    clock.advance(3_600_000);
+    const e2 = await emit(t);
+    await worker.runOnce();
+    clock.advance(3_600_000);
+    const e3 = await emit(t, 'wechat.event');
+    await worker.runOnce();
+    receiver.reset();
+
+    const replay = (body: unknown) =>
+      h.request(`/v1/webhook-endpoints/${ep.id}/replay`, { method: 'POST', json: body, token: t.apiKey });
+    const r1 = await replay({ since: t0.toISOString() });
+    expect(r1.status).toBe(202);
+    expect(await json(r1)).toEqual({ enqueued: 1 });
+    await worker.runOnce();
+    expect(receiver.requests('/replay').map((r) => r.headers['webhook-id'])).toEqual([e1]);
+    expect(await json(replay({ since: t0.toISOString() }))).toEqual({ enqueued: 0 });
+
+    const until = new Date(t0.getTime() + 7_200_000).toISOString();
+    const r2 = await json(replay({ since: t0.toISOString(), until, onlyFailed: false }));
+    expect(r2).toEqual({ enqueued: 2 });
+    receiver.reset();
+    await worker.runOnce();
+    expect(
+      receiver
+        .requests('/replay')
+        .map((r) => r.headers['webhook-id'])
+        .sort(),
+    ).toEqual([e1, e2].sort());
+    expect(await deliveriesOf(t, `eventId=${e1}`)).toHaveLength(3);
+    expect(await deliveriesOf(t, `eventId=${e3}`)).toHaveLength(1);
+
+    // the endpoint's current filter decides what is replayed
+    await h.request(`/v1/webhook-endpoints/${ep.id}`, {
+      method: 'PATCH',
+      json: { eventTypes: ['wechat.event'] },
+      token: t.apiKey,
+    });
+    expect(await json(replay({ since: t0.toISOString(), onlyFailed: false }))).toEqual({ enqueued: 1 });
+    await worker.runOnce();
+
+    for (const bad of [
+      { since: 'yesterday' },
+      { since: t0.toISOString(), until: t0.toISOString() },
+      { since: t0.toISOString(), onlyFailed: 'no' },
+      { since: t0.toISOString(), limit: 3 },
+      {},
+    ]) {
+      const res = await replay(bad);
+      expect(res.status, JSON.stringify(bad)).toBe(422);
+    }
+  });
+
+  it('signs with both secrets for 24 h after a rotation, then with the new one only', async () => {
+    // standardwebhooks checks the timestamp against the real clock
+    clock.set(Date.now());
+    const t = await tenant();
+    const ep = await endpoint(t, '/rotate');
+    const { secret } = await json(
+      h.request(`/v1/webhook-endpoints/${ep.id}/rotate-secret`, { method: 'POST', token: t.apiKey }),
+    );
+    await emit(t);
+    await worker.runOnce();
+    const [req] = receiver.requests('/rotate');
+    expect(req!.headers['webhook-signature']!.split(' ')).toHaveLength(2);
+    expect(new Webhook(secret).verify(req!.body, req!.headers)).toBeTruthy();
+    expect(new Webhook(ep.secret).verify(req!.body, req!.headers)).toBeTruthy();
+
+    clock.advance(24 * 3_600_000 + 1_000);
+    const later = await emit(t);
+    await worker.runOnce();
+    const last = receiver.requests('/rotate').find((r) => r.headers['webhook-id'] === later)!;
+    const ts = new Date(Number(last.headers['webhook-timestamp']) * 1000);
+    // the timestamp is a day ahead of the real clock, so compare signatures rather than verify()
+    expect(last.headers['webhook-signature']).toBe(new Webhook(secret).sign(later, ts, last.body));
+    expect(last.headers['webhook-signature']).not.toContain(
+      new Webhook(ep.secret).sign(later, ts, last.body),
+    );
+  });
+
+  it('delivers only what an endpoint filters for', async () => {
+    const t = await tenant();
+    const all = await endpoint(t, '/f-all');
+    const sessions = await endpoint(t, '/f-sessions', { eventTypes: ['session.entered', 'wechat.event'] });
+    const appB = await endpoint(t, '/f-appb', { appids: ['wxB'] });
+    const both = await endpoint(t, '/f-both', { eventTypes: ['session.entered'], appids: ['wxB'] });
+    const events = {
+      msgA: await emit(t, 'message.received', 'wxA'),
+      sessA: await emit(t, 'session.entered', 'wxA'),
+      msgB: await emit(t, 'message.received', 'wxB'),
+      sessB: await emit(t, 'session.entered', 'wxB'),
+    };
+    const got = async (id: string) =>
+      (await deliveriesOf(t, `endpointId=${id}&limit=100`)).map((d) => d.eventId).sort();
+    expect(await got(all.id)).toEqual(Object.values(events).sort());
+    expect(await got(sessions.id)).toEqual([events.sessA, events.sessB].sort());
+    expect(await got(appB.id)).toEqual([events.msgB, events.sessB].sort());
+    expect(await got(both.id)).toEqual([events.sessB]);
+    await worker.runOnce();
+    expect(receiver.requests('/f-both').map((r) => r.headers['webhook-id'])).toEqual([events.sessB]);
+  });
+
+  it("keeps tenants apart: another tenant's endpoints get nothing and its ids are 404", async () => {
+    const a = await tenant('A');
+    const b = await tenant('B');
+    await endpoint(a, '/iso-a');
+    await endpoint(b, '/iso-b');
+    const eventId = await emit(a);
+    await worker.runOnce();
+    expect(receiver.requests('/iso-a')).toHaveLength(1);
+    expect(receiver.requests('/iso-b')).toHaveLength(0);
+    const d = await onlyDelivery(a, eventId);
+    expect((await h.request(`/v1/events/${eventId}`, { token: b.apiKey })).status).toBe(404);
+    expect((await h.request(`/v1/deliveries/${d.id}`, { token: b.apiKey })).status).toBe(404);
+    expect(
+      (await h.request(`/v1/deliveries/${d.id}/retry`, { method: 'POST', token: b.apiKey })).status,
+    ).toBe(404);
+    expect(await deliveriesOf(b, `eventId=${eventId}`)).toEqual([]);
+    const bEvents = await json(h.request('/v1/events?limit=100', { token: b.apiKey }));
+    expect(bEvents.data).toEqual([]);
+  });
+
+  it('lets one hanging endpoint not delay another', async () => {
+    const t = await tenant();
+    await endpoint(t, '/hang');
+    await endpoint(t, '/fast');
+    receiver.replyOnce('/hang', { hang: true });
+    const live = createDeliveryWorker(h.deps, { random: () => 0.5 });
+    live.start();
+    try {
+      const eventId = await emit(t);
+      await receiver.waitFor((r) => r.path === '/fast' && r.headers['webhook-id'] === eventId);
+      await receiver.waitFor((r) => r.path === '/hang' && r.headers['webhook-id'] === eventId);
+      await waitUntil(async () => (await deliveryStatus(eventId, '/fast')) === 'succeeded');
+      const rows = await h.deps.db.query<{ url: string; status: string }>(
+        `SELECT w.url, d.status FROM deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.event_id = $1`,
+        [eventId],
+      );
+      // done with the fast one while the hanging one is still waiting for its answer (timeout: 1 s)
+      expect(rows.find((r) => r.url.endsWith('/fast'))?.status).toBe('succeeded');
+      expect(rows.find((r) => r.url.endsWith('/hang'))?.status).toBe('pending');
+      const [hanging] = await h.deps.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+         JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.event_id = $1 AND w.url LIKE '%/hang'`,
+        [eventId],
+      );
+      expect(hanging?.n).toBe(0);
+    } finally {
+      await live.stop(Date.now() + 3_000);
+    }
+    const [hung] = await deliveriesOf(t, 'status=pending');
+    expect(hung?.attempts[0].error).toMatch(/timed out after 1000 ms/);
+  });
+
+  it('is woken by NOTIFY without waiting for the poll', async () => {
+    const t = await tenant();
+    await endpoint(t, '/woken');
+    const live = createDeliveryWorker(h.deps, { pollIntervalMs: 600_000 });
+    live.start();
+    try {
+      // the first pump at start finds nothing; only the notification can bring the next one
+      await new Promise((r) => setTimeout(r, 50));
+      const eventId = await emit(t);
+      const req = await receiver.waitFor((r) => r.path === '/woken', 3_000);
+      expect(req.headers['webhook-id']).toBe(eventId);
+    } finally {
+      await live.stop(Date.now() + 2_000);
+    }
+  });
+
+  it('gives a job whose worker died to another worker once the lease expires', async () => {
+    const t = await tenant();
+    await endpoint(t, '/crash');
+    const eventId = await emit(t);
+    const now = clock.now();
+    // a worker claims it and dies before posting
+    const [job] = await claimDue(h.deps.db.query, {
+      now,
+      leaseUntil: new Date(now.getTime() + 6_000),
+      token: 'dead-worker',
+      limit: 100,
+    });
+    expect(job?.event_id).toBe(eventId);
+    const other = createDeliveryWorker(h.deps, { random: () => 0.5 });
+    clock.advance(5_000);
+    await other.runOnce();
+    expect(receiver.requests('/crash')).toHaveLength(0);
+    clock.advance(1_001);
+    await other.runOnce();
+    expect(receiver.requests('/crash').map((r) => r.headers['webhook-id'])).toEqual([eventId]);
+    const d = await onlyDelivery(t, eventId);
+    expect(d).toMatchObject({ status: 'succeeded', attemptCount: 2 });
+    // the dead worker coming back cannot move the reclaimed job
+    const stale = await recordAttempt(h.deps.db.query, {
+      deliveryId: d.id,
+      token: 'dead-worker',
+      endpointId: d.endpointId,
+      attemptId: 'att_00000000000000000000000000',
+      attempt: 1,
+      at: now,
+      statusCode: 500,
+      durationMs: 1,
+      error: null,
+      responseBody: null,
+      status: 'pending',
+      nextAttemptAt: clock.now(),
+      now: clock.now(),
+      health: null,
+    });
+    expect(stale.applied).toBe(false);
+    expect(await onlyDelivery(t, eventId)).toMatchObject({ status: 'succeeded' });
+    await other.stop(Date.now() + 1_000);
+  });
+
+  it('disables an endpoint that failed everything for ENDPOINT_DISABLE_AFTER', async () => {
+    const t = await tenant();
+    const ep = await endpoint(t, '/down');
+    receiver.reply('/down', { status: 500 });
+    await emit(t);
+    await worker.runOnce();
+    clock.advance(30 * 60_000);
+    await emit(t);
+    await worker.runOnce();
+    expect((await json(h.request(`/v1/webhook-endpoints/${ep.id}`, { token: t.apiKey }))).enabled).toBe(true);
+    clock.advance(30 * 60_000);
+    const queued = await emit(t);
+    await worker.runOnce();
+    const read = await json(h.request(`/v1/webhook-endpoints/${ep.id}`, { token: t.apiKey }));
+    expect(read.enabled).toBe(false);
+    expect(read.disabledReason).toMatch(/every attempt failed since/);
+    expect(await h.deps.metrics.registry.getSingleMetricAsString('kefu_endpoint_disables_total')).toMatch(
+      / [1-9]\d*$/m,
+    );
+    expect(await deliveriesOf(t, `endpointId=${ep.id}&status=pending`)).toEqual([]);
+    const sent = receiver.requests('/down').length;
+    const after = await emit(t);
+    expect(await deliveriesOf(t, `eventId=${after}`)).toEqual([]);
+    clock.advance(24 * 3_600_000);
+    await worker.runOnce();
+    expect(receiver.requests('/down')).toHaveLength(sent);
+    // re-enabled and replayed, the failed ones go out again
+    receiver.reply('/down', { status: 204 });
+    await h.request(`/v1/webhook-endpoints/${ep.id}`, {
+      method: 'PATCH',
+      json: { enabled: true },
+      token: t.apiKey,
+    });
+    const { enqueued } = await json(
+      h.request(`/v1/webhook-endpoints/${ep.id}/replay`, {
+        method: 'POST',
+        json: { since: new Date(0).toISOString() },
+        token: t.apiKey,
+      }),
+    );
+    expect(enqueued).toBe(4);
+    await worker.runOnce();
+    expect((await deliveriesOf(t, `eventId=${queued}`)).map((d) => d.status).sort()).toEqual([
+      'failed',
+      'succeeded',
+    ]);
+  });
+
+  it('keeps the queue gauges', async () => {
+    const t = await tenant();
+    await endpoint(t, '/gauge');
+    await emit(t);
+    clock.advance(2_000);
+    await createQueueStatsJob(h.deps).runOnce();
+    expect(await h.deps.metrics.registry.getSingleMetricAsString('kefu_delivery_queue_depth')).toMatch(
+      / [1-9]\d*$/m,
+    );
+    expect(
+      await h.deps.metrics.registry.getSingleMetricAsString('kefu_delivery_queue_oldest_due_age_seconds'),
+    ).toMatch(/ ([2-9]|\d\d+)(\.\d+)?$/m);
+    await worker.runOnce();
+  });
+});
+
+describe('events and deliveries API', () => {
+  it('lists events newest first, filtered by appid and type, and pages them', async () => {
+    const t = await tenant();
+    const ids = [
+      await emit(t, 'message.received', 'wxL1'),
+      await emit(t, 'session.entered', 'wxL1'),
+      await emit(t, 'message.received', 'wxL2'),
+    ];
+    const all = await json(h.request('/v1/events', { token: t.apiKey }));
+    expect(all.data.map((e: { id: string }) => e.id)).toEqual([...ids].reverse());
+    expect(Object.keys(all.data[0]).sort()).toEqual(['appid', 'createdAt', 'data', 'id', 'type']);
+    const byApp = await json(h.request('/v1/events?appid=wxL1', { token: t.apiKey }));
+    expect(byApp.data.map((e: { id: string }) => e.id)).toEqual([ids[1], ids[0]]);
+    const byType = await json(h.request('/v1/events?type=message.received&appid=wxL2', { token: t.apiKey }));
+    expect(byType.data.map((e: { id: string }) => e.id)).toEqual([ids[2]]);
+    const p1 = await json(h.request('/v1/events?limit=2', { token: t.apiKey }));
+    const p2 = await json(h.request(`/v1/events?limit=2&cursor=${p1.nextCursor}`, { token: t.apiKey }));
+    expect([...p1.data, ...p2.data].map((e: { id: string }) => e.id)).toEqual([...ids].reverse());
+    expect(p2.nextCursor).toBeNull();
+    expect((await h.request('/v1/events?type=message.sent', { token: t.apiKey })).status).toBe(422);
+    expect((await h.request('/v1/events?appid=bad%20id', { token: t.apiKey })).status).toBe(422);
+    expect((await h.request('/v1/events/evt_nope', { token: t.apiKey })).status).toBe(404);
+  });
+
+  it('lists deliveries by event, endpoint and status', async () => {
+    const t = await tenant();
+    const ok = await endpoint(t, '/list-ok');
+    const bad = await endpoint(t, '/list-bad');
+    receiver.reply('/list-bad', { status: 500 });
+    const eventId = await emit(t);
+    await worker.runOnce();
+    const byEvent = await deliveriesOf(t, `eventId=${eventId}`);
+    expect(byEvent).toHaveLength(2);
+    expect(await deliveriesOf(t, `endpointId=${ok.id}&status=succeeded`)).toMatchObject([{ eventId }]);
+    expect(await deliveriesOf(t, `endpointId=${bad.id}&status=pending`)).toMatchObject([
+      { eventId, attemptCount: 1 },
+    ]);
+    expect(await deliveriesOf(t, `endpointId=${ok.id}&status=failed`)).toEqual([]);
+    expect((await h.request('/v1/deliveries?status=done', { token: t.apiKey })).status).toBe(422);
+    expect((await h.request('/v1/deliveries/dlv_nope', { token: t.apiKey })).status).toBe(404);
+    expect(
+      (await h.request('/v1/deliveries/dlv_nope/retry', { method: 'POST', token: t.apiKey })).status,
+    ).toBe(404);
+  });
+});

@@ -1,4 +1,3 @@
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryComponentEvents } from '../../../src/onboarding/component-events.js';
 import { checkTicket, createOnboardingJobs } from '../../../src/onboarding/jobs.js';
@@ -6,7 +5,7 @@ import { buildXml } from '../../../src/wechat/xml.js';
 import { createTenantWithKey } from '../../helpers/app.js';
 import { json } from '../../helpers/http.js';
 import { type OnboardingEnv, startOnboardingEnv } from './env.js';
-import { callCount, createLink, eventRows, onboard, openLanding } from './flow.js';
+import { callCount, createLink, eventRows, onboard, openLanding, postOnOwnSocket } from './flow.js';
 
 // POST /wechat/component (wechat-protocol.md §1.7, §2): verify before decrypting, store once by the §2.3 keys,
 // answer `success`; tickets kept encrypted and newest-wins; failed processing retried, never lost.
@@ -29,18 +28,6 @@ const countEvents = async (infoType: string) =>
       [infoType],
     )
   )[0]?.n;
-
-/** The server answers 413 before reading the whole body and closes: keep that off the shared keep-alive pool. */
-function postOnOwnSocket(path: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${env.relay.url}${path}`, { method: 'POST', agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 async function post(path: string, body: string) {
   return fetch(`${env.relay.url}${path}`, { method: 'POST', body });
@@ -105,7 +92,9 @@ describe('component event endpoint', () => {
     const doctype = '<!DOCTYPE x [<!ENTITY a "b">]><xml><Encrypt>&a;</Encrypt></xml>';
     expect((await post('/wechat/component?timestamp=1&nonce=2&msg_signature=x', doctype)).status).toBe(400);
     const big = `<xml><Encrypt>${'A'.repeat(1024 * 1024 + 10)}</Encrypt></xml>`;
-    expect(await postOnOwnSocket('/wechat/component?timestamp=1&nonce=2&msg_signature=x', big)).toBe(413);
+    expect(
+      await postOnOwnSocket(env.relay.url, '/wechat/component?timestamp=1&nonce=2&msg_signature=x', big),
+    ).toBe(413);
     // a correctly encrypted but malformed inner document
     expect((await env.pushComponentEvent('<xml><InfoType>x</InfoTyp></xml>')).status).toBe(400);
   });

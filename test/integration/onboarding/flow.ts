@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { expect } from 'vitest';
 import type { OnboardingEnv } from './env.js';
 
@@ -84,4 +85,21 @@ let samplePng: Buffer | undefined;
 export async function uploadWith(env: OnboardingEnv, deps: OnboardingEnv['h']['deps'], token: string) {
   samplePng ??= Buffer.from(await (await fetch(`${env.sim.url}/sim/samples/image.png`)).arrayBuffer());
   return deps.wechat.uploadMedia(token, { filename: 'a.png', contentType: 'image/png', data: samplePng });
+}
+
+/** The server answers 413 before reading the whole body and closes: keep that off the shared keep-alive pool. */
+export function postOnOwnSocket(
+  base: string,
+  path: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, { method: 'POST', agent: false, headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

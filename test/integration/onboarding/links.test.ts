@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenantWithKey } from '../../helpers/app.js';
+import { json } from '../../helpers/http.js';
+import { type OnboardingEnv, startOnboardingEnv } from './env.js';
+import { createLink, dropComponentEvents, followRedirect, openLanding, postOnOwnSocket } from './flow.js';
+
+// POST /v1/authorization-links, GET /connect/:token and GET /wechat/authorize/callback (http-api.md §2, §4;
+// wechat-protocol.md §3.8).
+
+let env: OnboardingEnv;
+let tenant: { tenantId: string; apiKey: string };
+
+beforeAll(async () => {
+  env = await startOnboardingEnv();
+  tenant = await createTenantWithKey(env.h, 'Links');
+  await env.sim.control.pushTicket({ wait: true });
+});
+afterAll(() => env.close());
+
+const postLink = (body: unknown, key: string | null = tenant.apiKey) =>
+  fetch(`${env.relay.url}/v1/authorization-links`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+describe('authorization links', () => {
+  it('creates a link on PUBLIC_BASE_URL, valid 7 days by default', async () => {
+    const res = await postLink({});
+    expect(res.status).toBe(201);
+    const link = await json(res);
+    expect(link.id).toMatch(/^aul_[0-9A-Z]{26}$/);
+    expect(link.url).toMatch(new RegExp(`^${env.relay.url}/connect/[A-Za-z0-9_-]{20,}$`));
+    expect(new Date(link.expiresAt).getTime() - env.clock.now().getTime()).toBe(7 * 24 * 3600_000);
+    const custom = await json(
+      postLink({ expiresIn: 60, returnUrl: 'http://v.example/cb', appid: 'wx123', mobile: true }),
+    );
+    expect(new Date(custom.expiresAt).getTime() - env.clock.now().getTime()).toBe(60_000);
+  });
+
+  it.each([
+    [{ expiresIn: '3600' }, 'expiresIn'],
+    [{ expiresIn: 0 }, 'expiresIn'],
+    [{ expiresIn: 2_592_001 }, 'expiresIn'],
+    [{ expiresIn: 1.5 }, 'expiresIn'],
+    [{ returnUrl: 'ftp://v.example/x' }, 'returnUrl'],
+    [{ returnUrl: 'javascript:alert(1)' }, 'returnUrl'],
+    [{ returnUrl: `https://v.example/${'a'.repeat(2048)}` }, 'returnUrl'],
+    [{ returnUrl: 123 }, 'returnUrl'],
+    [{ appid: 'wx 1' }, 'appid'],
+    [{ mobile: 'yes' }, 'mobile'],
+    [{ extra: true }, 'extra'],
+  ])('refuses %j with 422 naming the field', async (body, field) => {
+    const res = await postLink(body);
+    expect(res.status).toBe(422);
+    const problem = await json(res);
+    expect(problem.code).toBe('validation_failed');
+    expect(problem.errors.map((e: { path: string }) => e.path)).toContain(field);
+  });
+
+  it('accepts the limits, refuses without credentials and over 1 MiB', async () => {
+    expect((await postLink({ expiresIn: 2_592_000 })).status).toBe(201);
+    expect((await postLink({ expiresIn: 1 })).status).toBe(201);
+    expect((await postLink({ returnUrl: `https://v.example/${'a'.repeat(2048 - 19)}` })).status).toBe(201);
+    expect((await postLink({}, null)).status).toBe(401);
+    const big = JSON.stringify({ returnUrl: 'x'.repeat(1024 * 1024) });
+    const headers = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' };
+    expect(await postOnOwnSocket(env.relay.url, '/v1/authorization-links', big, headers)).toBe(413);
+  });
+
+  it('the landing page mints a fresh pre-auth code per view and links to the PC page with the exact query', async () => {
+    const link = await createLink(env, tenant.apiKey, { appid: 'wxbiz0001' });
+    const a = await openLanding(link.url);
+    const b = await openLanding(link.url);
+    expect(a.preAuthCode).not.toBe(b.preAuthCode);
+    expect(a.url.origin + a.url.pathname).toBe(env.config.wechat.authPageUrl);
+    expect([...a.url.searchParams.keys()]).toEqual([
+      'component_appid',
+      'pre_auth_code',
+      'redirect_uri',
+      'auth_type',
+      'biz_appid',
+    ]);
+    expect(a.url.searchParams.get('component_appid')).toBe(env.config.wechat.componentAppid);
+    expect(a.url.searchParams.get('auth_type')).toBe('2');
+    expect(a.url.searchParams.get('biz_appid')).toBe('wxbiz0001');
+    // redirect_uri is fully encoded: its own query must survive WeChat appending auth_code
+    const raw = a.authorizeUrl.slice(a.authorizeUrl.indexOf('redirect_uri=') + 13).split('&')[0] as string;
+    expect(raw).not.toMatch(/[?&=:/]/);
+    expect(a.redirectUri).toMatch(new RegExp(`^${env.relay.url}/wechat/authorize/callback\\?state=[^&]+$`));
+    const rows = await env.h.deps.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pre_auth_codes WHERE link_id = $1',
+      [link.id],
+    );
+    expect(rows[0]?.n).toBe(2);
+  });
+
+  it('a mobile link goes to the mobile page with action, no_scan and #wechat_redirect; no biz_appid without appid', async () => {
+    const link = await createLink(env, tenant.apiKey, { mobile: true });
+    const { authorizeUrl, url } = await openLanding(link.url);
+    expect(url.origin + url.pathname).toBe(env.config.wechat.mobileAuthPageUrl);
+    expect([...url.searchParams.keys()]).toEqual([
+      'action',
+      'no_scan',
+      'component_appid',
+      'pre_auth_code',
+      'redirect_uri',
+      'auth_type',
+    ]);
+    expect(url.searchParams.get('action')).toBe('bindcomponent');
+    expect(url.searchParams.get('no_scan')).toBe('1');
+    expect(authorizeUrl.endsWith('#wechat_redirect')).toBe(true);
+  });
+
+  it('an unknown or expired link is a 404 page', async () => {
+    const unknown = await fetch(`${env.relay.url}/connect/nope`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toMatch(/text\/html/);
+    const link = await createLink(env, tenant.apiKey, { expiresIn: 60 });
+    env.clock.advance(61_000);
+    expect((await fetch(link.url)).status).toBe(404);
+  });
+});
+
+describe('authorize callback', () => {
+  it('a missing, forged or expired state is a 400 page', async () => {
+    const link = await createLink(env, tenant.apiKey);
+    const { redirectUri } = await openLanding(link.url);
+    const cb = `${env.relay.url}/wechat/authorize/callback`;
+    const missing = await fetch(`${cb}?auth_code=queryauthcode@@@x&expires_in=600`);
+    expect(missing.status).toBe(400);
+    expect(missing.headers.get('content-type')).toMatch(/text\/html/);
+    const state = new URL(redirectUri).searchParams.get('state') as string;
+    const forged = `${state.slice(0, -4)}AAAA`;
+    expect((await fetch(`${cb}?state=${forged}&auth_code=queryauthcode@@@x`)).status).toBe(400);
+    env.clock.advance(3601_000);
+    await env.sim.control.pushTicket({ wait: true });
+    expect((await fetch(`${redirectUri}&auth_code=queryauthcode@@@x&expires_in=600`)).status).toBe(400);
+  });
+
+  it('a code WeChat calls used or expired (61009/61010) is an error page, and the code can be tried again', async () => {
+    const mp = await env.sim.control.createMiniProgram({});
+    const link = await createLink(env, tenant.apiKey);
+    const landing = await openLanding(link.url);
+    const restore = await dropComponentEvents(env);
+    const r = await env.sim.control.authorize({
+      appid: mp.appid,
+      preAuthCode: landing.preAuthCode,
+      redirectUri: landing.redirectUri,
+      wait: true,
+    });
+    await restore();
+    await env.sim.control.addFault({ api: 'api_query_auth', kind: 'errcode', errcode: 61010, times: 1 });
+    const res = await followRedirect(r.redirectUrl as string);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('expired');
+    // nothing was recorded for the code, so the real exchange still works
+    expect((await followRedirect(r.redirectUrl as string)).status).toBe(200);
+  });
+});

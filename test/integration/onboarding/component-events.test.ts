@@ -211,3 +211,19 @@ describe('ticket watchdog', () => {
     expect((await callCount(env, 'api_start_push_ticket')) - before).toBe(2);
   });
 });
+
+describe('database unavailable', () => {
+  // last in the file: it closes the database
+  it('an event that cannot be stored is answered 503, never success', async () => {
+    const plaintext = buildXml({
+      AppId: componentAppid(),
+      CreateTime: nowSec(),
+      InfoType: 'component_verify_ticket',
+      ComponentVerifyTicket: 'ticket@@@while-down',
+    });
+    await env.h.deps.db.close();
+    const res = await env.pushComponentEvent(plaintext);
+    expect(res.status).toBe(503);
+    expect(await res.text()).not.toBe('success');
+  });
+});

@@ -1,9 +1,7 @@
-import type { Query } from '../db/client.js';
 import { enqueueEvents, type NewEvent, notifyDeliveries } from '../delivery/outbox.js';
 import type { Deps } from '../deps.js';
 import { newId } from '../ids.js';
 import { type InboundAction, recordInboundActions } from '../messaging/conversations.js';
-import { type AuthorizerRecord, findAuthorizer } from '../onboarding/authorizers.js';
 import type { ClassifiedPush } from './classify.js';
 
 export interface PushToStore {
@@ -20,27 +18,47 @@ export type StoreOutcome =
   /** the decrypted ToUserName is not the stored user_name of the path appid: nothing stored */
   | { result: 'rejected_recipient' };
 
-// unnest keeps one prepared statement whatever the batch size; ORDER BY takes the unique-index locks in one
-// order, so two batches racing on the same keys (a WeChat retry meeting its original) wait instead of deadlocking.
-const INSERT_PUSHES = `INSERT INTO pushes
-  (id, appid, dedupe_key, tenant_id, to_user_name, openid, msg_type, event, msg_id, create_time, raw, received_at)
-SELECT u.id, u.appid, u.dedupe_key, u.tenant_id, u.to_user_name, u.openid, u.msg_type, u.event, u.msg_id,
-  u.create_time, u.raw::jsonb, $12
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-  $9::text[], $10::int[], $11::text[])
-  AS u(id, appid, dedupe_key, tenant_id, to_user_name, openid, msg_type, event, msg_id, create_time, raw)
-ORDER BY u.appid, u.dedupe_key
-ON CONFLICT (appid, dedupe_key) DO NOTHING
-RETURNING id`;
-
-const LINK_EVENTS = `UPDATE pushes SET event_id = u.event_id
-FROM unnest($1::text[], $2::text[]) AS u(id, event_id) WHERE pushes.id = u.id`;
+/*
+ * One statement reads who holds each appid (now: the holder at arrival decides, http-api.md §2), drops the
+ * pushes whose ToUserName is not that appid's user_name, and inserts the rest once, each with its event id
+ * when the appid is held: every round trip saved shortens every push's acknowledgement. unnest keeps one
+ * prepared statement whatever the batch size; ORDER BY takes the unique-index locks in one order, so two
+ * batches racing on the same keys (a WeChat retry meeting its original) wait instead of deadlocking.
+ */
+const INSERT_PUSHES = `WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::text[], $9::int[], $10::text[], $11::text[], $12::text[])
+    AS u(id, appid, dedupe_key, to_user_name, openid, msg_type, event, msg_id, create_time, raw, event_id, release_test)
+), holders AS (
+  SELECT appid, tenant_id, user_name, status FROM authorizers WHERE appid = ANY($13::text[])
+), accepted AS (
+  SELECT i.*, CASE WHEN h.status = 'authorized' AND i.release_test = 'no' THEN h.tenant_id END AS holder
+  FROM input i LEFT JOIN holders h ON h.appid = i.appid
+  WHERE h.user_name IS NULL OR h.user_name = i.to_user_name
+), inserted AS (
+  INSERT INTO pushes (id, appid, dedupe_key, tenant_id, to_user_name, openid, msg_type, event, msg_id,
+    create_time, raw, event_id, received_at)
+  SELECT id, appid, dedupe_key, holder, to_user_name, openid, msg_type, event, msg_id, create_time, raw::jsonb,
+    CASE WHEN holder IS NOT NULL THEN event_id END, $14
+  FROM accepted ORDER BY appid, dedupe_key
+  ON CONFLICT (appid, dedupe_key) DO NOTHING
+  RETURNING id, tenant_id
+)
+SELECT i.id, a.id IS NULL AS rejected, ins.id IS NOT NULL AS inserted, ins.tenant_id
+FROM input i LEFT JOIN accepted a ON a.id = i.id LEFT JOIN inserted ins ON ins.id = i.id`;
 
 interface Candidate {
   index: number;
-  id: string;
+  pushId: string;
+  eventId: string;
   item: PushToStore;
-  tenantId: string | null;
+}
+
+interface InsertRow {
+  id: string;
+  rejected: boolean;
+  inserted: boolean;
+  tenant_id: string | null;
 }
 
 /**
@@ -51,89 +69,86 @@ interface Candidate {
  */
 export async function storePushes(deps: Deps, items: readonly PushToStore[]): Promise<StoreOutcome[]> {
   const now = deps.clock.now();
+  const ms = now.getTime();
+  // A repeat inside the batch shares the fate of its first occurrence (ToUserName is part of the key, so a
+  // forged copy with another ToUserName is judged on its own).
+  const firstOfKey = new Map<string, Candidate>();
+  const sameAs: (Candidate | undefined)[] = [];
+  const candidates: Candidate[] = [];
+  items.forEach((item, index) => {
+    const key = `${item.appid}\u0000${item.push.toUserName ?? ''}\u0000${item.push.dedupeKey}`;
+    const first = firstOfKey.get(key);
+    if (first) {
+      sameAs[index] = first;
+      return;
+    }
+    const candidate = { index, pushId: newId('psh', ms), eventId: newId('evt', ms), item };
+    firstOfKey.set(key, candidate);
+    candidates.push(candidate);
+  });
+
   const outcomes: StoreOutcome[] = new Array(items.length);
   const created = await deps.db.transaction(async (q) => {
-    const holders = await readHolders(q, items);
-    const firstOfKey = new Map<string, Candidate>();
-    const duplicatesInBatch: number[] = [];
-    const candidates: Candidate[] = [];
-    items.forEach((item, index) => {
-      const authorizer = holders.get(item.appid);
-      if (authorizer?.userName && authorizer.userName !== item.push.toUserName) {
-        outcomes[index] = { result: 'rejected_recipient' };
-        return;
-      }
-      const key = `${item.appid}\u0000${item.push.dedupeKey}`;
-      if (firstOfKey.has(key)) {
-        duplicatesInBatch.push(index);
-        return;
-      }
-      const held = !item.releaseTest && authorizer?.status === 'authorized' ? authorizer.tenantId : null;
-      const candidate = { index, id: newId('psh', now.getTime()), item, tenantId: held };
-      firstOfKey.set(key, candidate);
-      candidates.push(candidate);
-    });
-    for (const index of duplicatesInBatch) outcomes[index] = { result: 'duplicate' };
-    if (candidates.length === 0) return 0;
-
-    const inserted = new Set(
-      (await q<{ id: string }>(INSERT_PUSHES, pushColumns(candidates, now))).map((r) => r.id),
-    );
-    const fresh = candidates.filter((c) => inserted.has(c.id));
-    for (const c of candidates) if (!inserted.has(c.id)) outcomes[c.index] = { result: 'duplicate' };
-    const delivered = fresh.filter((c) => c.tenantId !== null);
-    for (const c of fresh)
-      if (c.tenantId === null) outcomes[c.index] = { result: 'stored', pushId: c.id, eventId: null };
-    if (delivered.length === 0) return 0;
-
-    const events: NewEvent[] = delivered.map((c) => ({
-      tenantId: c.tenantId as string,
-      appid: c.item.appid,
-      type: c.item.push.eventType,
-      data: c.item.push.data,
-    }));
-    const { eventIds } = await enqueueEvents(q, events, now);
-    await q(LINK_EVENTS, [delivered.map((c) => c.id), eventIds]);
-    delivered.forEach((c, i) => {
-      outcomes[c.index] = { result: 'stored', pushId: c.id, eventId: eventIds[i] as string };
-    });
+    const rows = await q<InsertRow>(INSERT_PUSHES, pushColumns(candidates, now));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const events: NewEvent[] = [];
     const actions: InboundAction[] = [];
-    for (const c of delivered) {
-      const action = c.item.push.windowAction;
-      if (action === null) continue;
-      actions.push({
-        appid: c.item.appid,
-        openid: c.item.push.openid,
-        action,
-        createTime: c.item.push.createTime,
-        receivedAt: now,
-      });
+    for (const c of candidates) {
+      const row = byId.get(c.pushId) as InsertRow;
+      if (row.rejected) outcomes[c.index] = { result: 'rejected_recipient' };
+      else if (!row.inserted) outcomes[c.index] = { result: 'duplicate' };
+      else if (row.tenant_id === null)
+        outcomes[c.index] = { result: 'stored', pushId: c.pushId, eventId: null };
+      else {
+        const { push } = c.item;
+        outcomes[c.index] = { result: 'stored', pushId: c.pushId, eventId: c.eventId };
+        events.push({
+          id: c.eventId,
+          tenantId: row.tenant_id,
+          appid: c.item.appid,
+          type: push.eventType,
+          data: push.data,
+        });
+        if (push.windowAction !== null) {
+          actions.push({
+            appid: c.item.appid,
+            openid: push.openid,
+            action: push.windowAction,
+            createTime: push.createTime,
+            receivedAt: now,
+          });
+        }
+      }
     }
-    if (actions.length > 0) await recordInboundActions(q, actions, deps.config.sendWindow);
-    return delivered.length;
+    const enqueue = () => enqueueEvents(q, events, now);
+    const windows = () =>
+      actions.length > 0 ? recordInboundActions(q, actions, deps.config.sendWindow) : Promise.resolve();
+    // PostgreSQL pipelines the two on the transaction's connection; PGlite runs one query at a time.
+    if (deps.db.kind === 'postgres') await Promise.all([enqueue(), windows()]);
+    else {
+      await enqueue();
+      await windows();
+    }
+    return events.length;
+  });
+  items.forEach((_, index) => {
+    const first = sameAs[index];
+    if (!first) return;
+    const firstOutcome = outcomes[first.index] as StoreOutcome;
+    outcomes[index] = firstOutcome.result === 'stored' ? { result: 'duplicate' } : firstOutcome;
   });
   if (created > 0) notifyDeliveries(deps);
   return outcomes;
 }
 
-/** Who holds each appid of the batch right now (the holder at arrival decides, http-api.md §2). */
-async function readHolders(q: Query, items: readonly PushToStore[]): Promise<Map<string, AuthorizerRecord>> {
-  const appids = [...new Set(items.map((i) => i.appid))];
-  const found = await Promise.all(appids.map((appid) => findAuthorizer(q, appid)));
-  const holders = new Map<string, AuthorizerRecord>();
-  for (const record of found) if (record) holders.set(record.appid, record);
-  return holders;
-}
-
 function pushColumns(candidates: Candidate[], now: Date): unknown[] {
-  const columns: unknown[][] = Array.from({ length: 11 }, () => []);
+  const columns: unknown[][] = Array.from({ length: 12 }, () => []);
   for (const c of candidates) {
     const p = c.item.push;
     const row = [
-      c.id,
+      c.pushId,
       c.item.appid,
       p.dedupeKey,
-      c.tenantId,
       p.toUserName,
       p.openid,
       p.msgType,
@@ -141,10 +156,13 @@ function pushColumns(candidates: Candidate[], now: Date): unknown[] {
       p.msgId,
       p.createTime,
       JSON.stringify(p.raw),
+      c.eventId,
+      // as text: postgres.js cannot send a boolean[] parameter
+      c.item.releaseTest ? 'yes' : 'no',
     ];
     row.forEach((value, i) => {
       (columns[i] as unknown[]).push(value);
     });
   }
-  return [...columns, now];
+  return [...columns, [...new Set(candidates.map((c) => c.item.appid))], now];
 }

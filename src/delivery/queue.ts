@@ -23,27 +23,56 @@ export interface ClaimedJob {
   previous_secret_expires_at: Date | null;
 }
 
-// The subquery takes the due rows nobody holds (never leased, or whose lease ran out: a dead instance's job
-// comes back here, no separate reaper), skipping rows another claim is locking right now.
-const CLAIM = `UPDATE deliveries d
-SET lease_until = $2, lease_token = $3, attempt_count = d.attempt_count + 1, updated_at = $1
-FROM events e, webhook_endpoints w
-WHERE d.id IN (
-    SELECT id FROM deliveries
+// `candidates` takes the due rows nobody holds (never leased, or whose lease ran out: a dead instance's job
+// comes back here, no separate reaper), skipping rows another claim is locking right now and endpoints this
+// worker already has at its cap; `picked` then keeps at most `cap - busy` per endpoint, so one endpoint with a
+// backlog (or one that hangs) never takes every slot. Rows locked but not picked are free again when the
+// statement ends.
+const CLAIM = `WITH candidates AS (
+    SELECT id, endpoint_id, next_attempt_at FROM deliveries
     WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
       AND endpoint_id <> ALL($5::text[])
     ORDER BY next_attempt_at
-    LIMIT $4
-    FOR UPDATE SKIP LOCKED)
-  AND e.id = d.event_id AND w.id = d.endpoint_id
+    LIMIT $6
+    FOR UPDATE SKIP LOCKED),
+  ranked AS (
+    SELECT c.id, c.next_attempt_at,
+      row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) + COALESCE(b.n, 0) AS slot
+    FROM candidates c LEFT JOIN unnest($7::text[], $8::int[]) AS b(endpoint_id, n) ON b.endpoint_id = c.endpoint_id),
+  picked AS (
+    SELECT id FROM ranked WHERE slot <= $9 ORDER BY next_attempt_at LIMIT $4)
+UPDATE deliveries d
+SET lease_until = $2, lease_token = $3, attempt_count = d.attempt_count + 1, updated_at = $1
+FROM events e, webhook_endpoints w
+WHERE d.id IN (SELECT id FROM picked) AND e.id = d.event_id AND w.id = d.endpoint_id
 RETURNING d.id, d.attempt_count AS attempt, d.event_id, e.type, e.appid, e.created_at, e.data, d.endpoint_id,
   w.url, w.enabled, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at`;
 
-export async function claimDue(
-  q: Query,
-  opts: { now: Date; leaseUntil: Date; token: string; limit: number; skipEndpoints?: string[] },
-): Promise<ClaimedJob[]> {
-  return q<ClaimedJob>(CLAIM, [opts.now, opts.leaseUntil, opts.token, opts.limit, opts.skipEndpoints ?? []]);
+export interface ClaimOptions {
+  now: Date;
+  leaseUntil: Date;
+  token: string;
+  limit: number;
+  /** most jobs one endpoint may have in flight at this worker */
+  perEndpointCap?: number;
+  /** jobs this worker already has in flight, per endpoint */
+  busy?: ReadonlyMap<string, number>;
+}
+
+export async function claimDue(q: Query, opts: ClaimOptions): Promise<ClaimedJob[]> {
+  const cap = opts.perEndpointCap ?? opts.limit;
+  const busy = [...(opts.busy ?? new Map<string, number>())];
+  return q<ClaimedJob>(CLAIM, [
+    opts.now,
+    opts.leaseUntil,
+    opts.token,
+    opts.limit,
+    busy.filter(([, n]) => n >= cap).map(([id]) => id),
+    Math.min(opts.limit * 4, 400),
+    busy.map(([id]) => id),
+    busy.map(([, n]) => n),
+    cap,
+  ]);
 }
 
 export interface AttemptOutcome {

@@ -18,8 +18,10 @@ export interface DeliveryWorkerOptions {
   pollIntervalMs?: number;
 }
 
-export type DeliveryWorker = BackgroundJob & {
+export type DeliveryWorker = Omit<BackgroundJob, 'runOnce'> & {
   wake(): void;
+  /** claims one batch, attempts all of it, and says how many it claimed */
+  runOnce(): Promise<number>;
   /** runOnce claims at most this many */
   readonly batchSize: number;
 };
@@ -30,8 +32,8 @@ const LEASE_MARGIN_MS = 5_000;
 
 /**
  * Claims due deliveries and POSTs them, `config.deliveryConcurrency` at a time. Claiming never waits for a batch
- * to finish: each free slot is refilled as attempts end, so one slow endpoint holds only its own slots, and no
- * endpoint may hold more than a quarter of them. Woken by NOTIFY on `kefu_deliveries`, polling every second as
+ * to finish: free slots are refilled as attempts end, and no endpoint may hold more than half of them, so one
+ * slow or hanging endpoint (each attempt bounded by DELIVERY_TIMEOUT_MS) leaves the other half to the rest. Woken by NOTIFY on `kefu_deliveries`, polling every second as
  * the backstop. Failure policy: an error while recording an outcome is logged and the lease runs out, so the job
  * is attempted again (at least once, never lost).
  */
@@ -39,7 +41,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   const { config, metrics } = deps;
   const concurrency = config.deliveryConcurrency;
   const batchSize = Math.min(MAX_BATCH, concurrency);
-  const perEndpointMax = Math.max(1, Math.ceil(concurrency / 4));
+  const perEndpointMax = Math.max(1, Math.ceil(concurrency / 2));
   const leaseMs = config.deliveryTimeoutMs + LEASE_MARGIN_MS;
   const schedule = config.deliveryRetryScheduleMs;
   const random = opts.random ?? Math.random;
@@ -183,16 +185,30 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     }
   };
 
+  // An endpoint that reached its cap is refilled once a quarter of its slots are free again (its backlog was
+  // left behind by the claim), rather than with one claim per finished attempt.
+  const refillStep = Math.max(1, perEndpointMax >> 2);
+  const capped = new Set<string>();
+
   const launch = (job: ClaimedJob, token: string): Promise<void> => {
-    perEndpoint.set(job.endpoint_id, (perEndpoint.get(job.endpoint_id) ?? 0) + 1);
+    const n = (perEndpoint.get(job.endpoint_id) ?? 0) + 1;
+    perEndpoint.set(job.endpoint_id, n);
+    if (n >= perEndpointMax) capped.add(job.endpoint_id);
     const p: Promise<void> = process(job, token).finally(() => {
       inFlight.delete(p);
       const left = (perEndpoint.get(job.endpoint_id) ?? 1) - 1;
       if (left === 0) perEndpoint.delete(job.endpoint_id);
       else perEndpoint.set(job.endpoint_id, left);
-      // refill once a useful number of slots is free, instead of one claim per finished attempt
-      if (!stopped && moreDue && concurrency - inFlight.size >= Math.max(1, batchSize >> 2)) pump();
-      else if (!stopped && inFlight.size === 0 && moreDue) pump();
+      if (stopped) return;
+      if (capped.has(job.endpoint_id) && left <= perEndpointMax - refillStep) {
+        capped.delete(job.endpoint_id);
+        pump();
+      } else if (
+        moreDue &&
+        (concurrency - inFlight.size >= Math.max(1, batchSize >> 2) || inFlight.size === 0)
+      ) {
+        pump();
+      }
     });
     inFlight.add(p);
     return p;
@@ -201,13 +217,13 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   const claimAndLaunch = async (limit: number): Promise<Promise<void>[]> => {
     const token = randomUUID();
     const now = deps.clock.now();
-    const skip = [...perEndpoint].filter(([, n]) => n >= perEndpointMax).map(([id]) => id);
     const jobs = await claimDue(deps.db.query, {
       now,
       leaseUntil: new Date(now.getTime() + leaseMs),
       token,
       limit,
-      skipEndpoints: skip,
+      perEndpointCap: perEndpointMax,
+      busy: perEndpoint,
     });
     moreDue = jobs.length === limit;
     return jobs.map((job) => launch(job, token));

@@ -16,7 +16,14 @@ const DOCS_HTML = `<!doctype html>
 <title>kefu-relay API reference</title></head>
 <body><div id="app"></div>
 <script src="/docs/scalar.js"></script>
-<script>Scalar.createApiReference('#app', { url: '/openapi.json', withDefaultFonts: false, hideClientButton: false });</script>
+<script>Scalar.createApiReference('#app', {
+  url: '/openapi.json',
+  // everything this page needs is served from here: no web fonts, no telemetry, no hosted agent or proxy
+  withDefaultFonts: false,
+  telemetry: false,
+  agent: { disabled: true },
+  hideClientButton: false,
+});</script>
 </body></html>`;
 
 export function registerOpsRoutes(app: ApiApp, deps: Deps): void {

@@ -23,7 +23,7 @@ export const IdempotencyHeader = z.object({
     .string()
     .optional()
     .openapi({
-      param: { name: 'Idempotency-Key', in: 'header' },
+      param: { name: 'idempotency-key', in: 'header' },
       description: 'Up to 255 characters; a repeat within 24 h with the same body replays the first response',
     }),
 });

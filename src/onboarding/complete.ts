@@ -228,6 +228,16 @@ export async function completeAuthorization(deps: Deps, input: CompleteInput): P
   }
 }
 
+/**
+ * Housekeeping: pre-auth codes live minutes and codes are single-use, so rows a day past their use only grow
+ * the tables (a replayed event is still caught by component_events' dedupe key).
+ */
+export async function purgeSpentCodes(deps: Deps): Promise<void> {
+  const cutoff = new Date(deps.clock.now().getTime() - 24 * 3600_000);
+  await deps.db.query('DELETE FROM pre_auth_codes WHERE expires_at < $1', [cutoff]);
+  await deps.db.query('DELETE FROM auth_codes WHERE completed_at < $1', [cutoff]);
+}
+
 /** Codes exchanged but never finished (api_get_authorizer_info failed): finished by a background job. */
 export async function finishIncomplete(deps: Deps, limit = 20): Promise<number> {
   const cutoff = new Date(deps.clock.now().getTime() - CLAIM_STALE_MS);
@@ -248,5 +258,3 @@ export async function finishIncomplete(deps: Deps, limit = 20): Promise<number> 
   }
   return done;
 }
-
-export { AUTHORIZER_COLUMNS };

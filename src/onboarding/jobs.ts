@@ -2,9 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { type BackgroundJob, intervalJob } from '../jobs.js';
 import { getAuthorizerToken } from './authorizer-tokens.js';
-import { finishIncomplete } from './complete.js';
+import { finishIncomplete, purgeSpentCodes } from './complete.js';
 import { retryComponentEvents } from './component-events.js';
-import { componentSlot, currentTicket, ensureComponentRow, getComponentToken } from './component-token.js';
+import {
+  componentSlot,
+  currentTicket,
+  ensureComponentRow,
+  getComponentToken,
+  TICKET_LIFETIME_MS,
+} from './component-token.js';
 import { lastTicketReceivedAt, startPushTicket } from './ticket.js';
 import { backgroundMarginMs, insideMargin } from './token-slot.js';
 
@@ -13,7 +19,6 @@ import { backgroundMarginMs, insideMargin } from './token-slot.js';
 
 /** A ticket is pushed every 10 minutes; none for this long means the push has stopped (§2.1). */
 export const TICKET_SILENCE_MS = 30 * 60_000;
-const TICKET_FRESH_MS = 12 * 3600_000;
 /** Refresh failures are retried within 10 s while the token is inside its margin (§3.9). */
 export const REFRESH_INTERVAL_MS = 10_000;
 const AUTHORIZER_BATCH = 50;
@@ -27,7 +32,7 @@ export async function checkTicket(deps: Deps, firstRun: boolean): Promise<boolea
   await ensureComponentRow(deps);
   const last = await lastTicketReceivedAt(deps);
   const age = last ? deps.clock.now().getTime() - last.getTime() : Number.POSITIVE_INFINITY;
-  if (firstRun ? age < TICKET_FRESH_MS : age < TICKET_SILENCE_MS) return false;
+  if (firstRun ? age < TICKET_LIFETIME_MS : age < TICKET_SILENCE_MS) return false;
   if (!firstRun || last) {
     deps.log.error(
       { lastTicketAt: last?.toISOString() ?? null },
@@ -120,7 +125,11 @@ export function createOnboardingJobs(deps: Deps): BackgroundJob[] {
   const retries = intervalJob(
     'onboarding.event-retry',
     30_000,
-    async () => (await retryComponentEvents(deps)) + (await finishIncomplete(deps)),
+    async () => {
+      const retried = (await retryComponentEvents(deps)) + (await finishIncomplete(deps));
+      await purgeSpentCodes(deps);
+      return retried;
+    },
     onError('onboarding.event-retry'),
   );
   return [ticket, componentToken, authorizerTokens, retries];

@@ -122,6 +122,25 @@ describe('tokens', () => {
     expect((await calls()).component - before.component).toBe(1);
   });
 
+  it('61005 (ticket expired) on a component token refresh starts the ticket push and is reported', async () => {
+    await getComponentToken(env.h.deps);
+    await env.sim.control.invalidateToken('component');
+    await env.sim.control.addFault({ api: 'api_component_token', kind: 'errcode', errcode: 61005, times: 1 });
+    const before = await calls();
+    const err = await withComponentToken(env.h.deps, (ct) =>
+      env.h.deps.wechat.createPreAuthCode(ct, env.config.wechat.componentAppid),
+    ).catch((e: unknown) => e);
+    expect((err as WeChatApiError).errcode).toBe(61005);
+    await env.sim.control.idle();
+    const after = await calls();
+    expect(after.startPush - before.startPush).toBe(1);
+    expect(after.component - before.component).toBe(1);
+    // the pushed ticket fixes it
+    await withComponentToken(env.h.deps, (ct) =>
+      env.h.deps.wechat.createPreAuthCode(ct, env.config.wechat.componentAppid),
+    );
+  });
+
   it('61023 with no newer refresh token at WeChat: reauthorization_required and authorizer.updated, no retry loop', async () => {
     const mp = await onboard(env, tenant.apiKey);
     await env.sim.control.addFault({

@@ -192,6 +192,8 @@ describe('Idempotency-Key on POST …/messages', () => {
       [mp.tenantId, key],
     );
     expect(rows).toHaveLength(0);
-    expect((await send(mp, text(mp.openid, 'other'), key)).status).toBe(201);
+    // the key is free: a new request under it is processed (a user who never wrote: refused locally, no call)
+    const fresh = await send(mp, text('oNeverWrote', 'other'), key);
+    expect([fresh.status, (await json(fresh)).code]).toEqual([409, 'send_window_closed']);
   });
 });

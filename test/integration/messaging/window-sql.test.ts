@@ -9,7 +9,7 @@ import {
   toWindowState,
 } from '../../../src/messaging/conversations.js';
 import type { SendCheck, WindowLimits } from '../../../src/messaging/window.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { createTestDatabase, onPostgres, type TestDatabase } from '../../helpers/db.js';
 
 const LIMITS: WindowLimits = {
   enterSession: { count: 1, seconds: 60 },
@@ -170,4 +170,38 @@ describe('recordInboundActions (group commit)', () => {
     ).rejects.toThrow('store failed');
     expect(await readConversation(db.query, 'wxsqlapp', 'o_rb')).toBeNull();
   });
+});
+
+describe('concurrent pushes (PostgreSQL: many sessions at once)', () => {
+  it.runIf(onPostgres)(
+    '30 transactions recording actions for one user lose none (on PostgreSQL)',
+    async () => {
+      const openid = 'o_concurrent';
+      const times = Array.from({ length: 30 }, (_, i) => (i * 7919) % 1000);
+      await Promise.all(
+        times.map((t, i) =>
+          db.transaction(async (q) => {
+            const action = i % 3 === 0 ? 'enter_session' : 'user_message';
+            await recordInboundAction(
+              q,
+              {
+                appid: 'wxsqlapp',
+                openid,
+                action,
+                createTime: T0 + t,
+                receivedAt: new Date((T0 + t) * 1000),
+              },
+              LIMITS,
+            );
+            // hold the transaction a moment so the others queue on the row lock
+            await q('select pg_sleep(0.005)');
+          }),
+        ),
+      );
+      const latest = Math.max(...times.filter((_, i) => i % 3 !== 0));
+      expect(await state(openid)).toEqual({ remaining: 5, deadline: latest + 172_800 });
+      const row = await readConversation(db.query, 'wxsqlapp', openid);
+      expect(row?.lastInboundAt?.getTime()).toBe((T0 + Math.max(...times)) * 1000);
+    },
+  );
 });

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { request } from 'undici';
 import type { Database } from '../src/db/client.js';
 import { SecretBox } from '../src/secrets.js';
@@ -26,6 +27,10 @@ export interface KefuSettings {
   masterKey: string;
   logLevel: string;
   logDir: string;
+  /** when set, every instance writes a V8 CPU profile into <dir>/<instance name>/ at exit */
+  cpuProfileDir?: string;
+  /** the source tree kefu-relay runs from (see bench/source.ts) */
+  root: string;
 }
 
 export interface KefuInstance {
@@ -51,8 +56,18 @@ export function kefuEnv(
     MASTER_KEY: s.masterKey,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     LOG_LEVEL: s.logLevel,
+    ...passThrough(),
     ...extra,
   };
+}
+
+/** BENCH_KEFU_<NAME>=value sets <NAME> for every kefu-relay instance (e.g. BENCH_KEFU_DB_POOL_MAX=20), for tuning. */
+function passThrough(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('BENCH_KEFU_') && v !== undefined) out[k.slice('BENCH_KEFU_'.length)] = v;
+  }
+  return out;
 }
 
 /** `tsx src/main.ts`; resolves once it logged "kefu-relay started" (after its migrations). */
@@ -62,7 +77,8 @@ export async function startKefu(
   extra: Record<string, string> = {},
 ): Promise<KefuInstance> {
   const port = await freePort();
-  const child = startChild(name, 'src/main.ts', kefuEnv(s, port, extra), s.logDir);
+  const prof = s.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(s.cpuProfileDir, name)}`] : [];
+  const child = startChild(name, 'src/main.ts', kefuEnv(s, port, extra), s.logDir, prof, s.root);
   await child.waitFor('kefu-relay started', 60_000);
   return { child, url: `http://127.0.0.1:${port}` };
 }

@@ -74,6 +74,19 @@ export interface Child {
 const live = new Set<Child>();
 const started: Child[] = [];
 
+// Last resort when the orchestrator dies without its cleanup: no server of this run outlives it.
+process.on('exit', () => {
+  for (const c of live) {
+    for (const p of processTree(c.pid).reverse()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+});
+
 /** Every child started in this run, running or not (for the peak-RSS report). */
 export function allChildren(): Child[] {
   return [...started];
@@ -89,11 +102,20 @@ export function liveChildren(): Child[] {
  * generator's thread read every access-log line). Its memory is sampled every 250 ms, the high-water mark
  * from the kernel, so the peak between samples is not missed.
  */
-export function startChild(name: string, entry: string, env: Record<string, string>, logDir: string): Child {
+export function startChild(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  logDir: string,
+  /** node flags, passed through tsx to the process that runs the script (e.g. --cpu-prof) */
+  nodeArgs: string[] = [],
+  /** the source tree to run `entry` from (a snapshot of a commit, or this checkout) */
+  root: string = ROOT,
+): Child {
   const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
-  const proc: ChildProcess = spawn(TSX, [join(ROOT, entry)], {
-    cwd: ROOT,
+  const proc: ChildProcess = spawn(TSX, [...nodeArgs, join(root, entry)], {
+    cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', fd, fd],
   });

@@ -20,12 +20,14 @@ import { closedLoop, type LoadResult } from './load.js';
 import { runHello, startReference } from './phases/baseline.js';
 import { queueBacklog, runDrain, runDrainWithIngest } from './phases/drain.js';
 import { awaitIngestDeliveries, runAckLatency, runEndToEnd, runSideBySide } from './phases/ingest.js';
+import { commitLatency } from './phases/probe.js';
 import { runReplies } from './phases/replies.js';
 import { allChildren, type Child, freePort, liveChildren, ROOT, startChild } from './proc.js';
 import { largestProfile, summariseProfile } from './profile.js';
 import { PushFactory } from './pushes.js';
 import { describeLoad, type Figure, figure, renderTable } from './report.js';
 import { loadSettings } from './settings.js';
+import { prepareSource } from './source.js';
 
 // `npm run bench`: every phase of issue 6 item 6 and issue 7 item 7, in one run, side by side; the figures,
 // the ratios and the verdicts against PERF-NOTES.md's targets, printed and written to bench/results/latest.json.
@@ -73,11 +75,18 @@ async function main(): Promise<number> {
     node: process.version,
     postgres: await serverVersion(database.db),
     date: started.toISOString(),
+    source: '',
+    commitLatencyAtStart: await commitLatency(database.db),
+    commitLatencyAtEnd: { meanMs: 0, p99Ms: 0 },
   };
   say(
     `machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}, PostgreSQL ${machine.postgres}`,
   );
 
+  const source = prepareSource(process.env.BENCH_SOURCE || undefined, logDir);
+  const tuning = Object.keys(process.env).filter((k) => k.startsWith('BENCH_KEFU_'));
+  say(`kefu-relay under test: ${source.label}${tuning.length ? `; with ${tuning.join(', ')}` : ''}`);
+  machine.source = source.label;
   const receiver = await startHelper('receiver', 'bench/servers/receiver.ts');
   const fakeWechat = await startHelper('fake-wechat', 'bench/fake-wechat.ts');
   const crypto = new WeChatCrypto({
@@ -96,6 +105,8 @@ async function main(): Promise<number> {
       masterKey: randomBytes(32).toString('base64'),
       logLevel: settings.logLevel,
       logDir,
+      root: source.root,
+      ...(settings.cpuProfile ? { cpuProfileDir: join(logDir, 'prof') } : {}),
     },
     receiver,
     fakeWechat,
@@ -128,14 +139,7 @@ async function main(): Promise<number> {
   loads.hello = await runHello(b);
   say(describeLoad('(a) hello world', loads.hello));
 
-  const cpuProf = join(logDir, 'prof');
-  const k1: KefuInstance = await startKefu(
-    'kefu',
-    b.kefu,
-    s.cpuProfile
-      ? { RUN_WORKERS: 'true', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${cpuProf}` }
-      : { RUN_WORKERS: 'true' },
-  );
+  const k1: KefuInstance = await startKefu('kefu', b.kefu, { RUN_WORKERS: 'true' });
   const tenant = await createTenant(k1.url, b.kefu.adminToken);
   await bindMiniProgram(database.db, tenant.tenantId, b.kefu.masterKey);
   const endpointId = await createEndpoint(k1.url, tenant.apiKey, `${receiver.url}/webhook`);
@@ -229,7 +233,7 @@ async function main(): Promise<number> {
     say(`(e) backlog drain: ${n.toLocaleString('en-US')} deliveries queued with no worker running`);
     await queueBacklog(b, tenant.tenantId, endpointId, TAG.backlog, n);
     busy('(e) drain');
-    const drain = await runDrain(b, TAG.backlog, n);
+    const drain = await runDrain(b, TAG.backlog, n, s.drainTimeoutSeconds * 1000);
     out.drain = drain;
     say(
       `(e) drained ${drain.delivered}/${n} at ${Math.round(drain.deliveriesPerSecond)}/s (${drain.wallSeconds.toFixed(1)} s from spawn)`,
@@ -252,6 +256,8 @@ async function main(): Promise<number> {
     }
   }
 
+  machine.commitLatencyAtEnd = await commitLatency(database.db);
+
   // (f) peak RSS of every kefu-relay process of the run (the node process running src/main.ts)
   const processes = allChildren().map((c) => ({
     name: c.name,
@@ -260,9 +266,13 @@ async function main(): Promise<number> {
   }));
   const kefuPeak = Math.max(0, ...processes.filter((p) => p.name.startsWith('kefu')).map((p) => p.peakMB));
 
-  let profile: ReturnType<typeof summariseProfile> | null = null;
-  const profFile = s.cpuProfile ? largestProfile(cpuProf) : null;
-  if (profFile) profile = summariseProfile(profFile);
+  const profiles: Record<string, ReturnType<typeof summariseProfile>> = {};
+  if (s.cpuProfile) {
+    for (const c of allChildren().filter((x) => x.name.startsWith('kefu'))) {
+      const file = largestProfile(join(logDir, 'prof', c.name));
+      if (file) profiles[c.name] = summariseProfile(file, 20);
+    }
+  }
 
   const clean = (r?: LoadResult) => (r ? r.non2xx + r.errors === 0 : false);
   const e2e = out.endToEnd as
@@ -296,12 +306,12 @@ async function main(): Promise<number> {
       { op: '<=', bound: 50, valid: clean(loads.ack) },
       loads.ack ? `p50 ${loads.ack.latencyMs.p50.toFixed(1)}` : undefined,
     ),
-    figure('(d) push→webhook p50 @ 500/s', e2e ? e2e.latencyMs.p50 : null, 'ms', {
+    figure('(d) push→webhook p50 @ 500/s', e2e?.delivered ? e2e.latencyMs.p50 : null, 'ms', {
       op: '<=',
       bound: 20,
       valid: e2e ? e2e.delivered === e2e.sent : false,
     }),
-    figure('(d) push→webhook p99 @ 500/s', e2e ? e2e.latencyMs.p99 : null, 'ms', {
+    figure('(d) push→webhook p99 @ 500/s', e2e?.delivered ? e2e.latencyMs.p99 : null, 'ms', {
       op: '<=',
       bound: 100,
       valid: e2e ? e2e.delivered === e2e.sent : false,
@@ -343,8 +353,10 @@ async function main(): Promise<number> {
   console.log('\npeak RSS (VmHWM of the node process running the script; tsx wrapper not included):');
   for (const p of processes)
     console.log(`  ${p.name.padEnd(20)} ${p.peakMB.toFixed(1)} MB (sampled ${p.sampledPeakMB.toFixed(1)})`);
-  if (profile) {
-    console.log(`\nkefu-relay CPU profile (${profile.seconds.toFixed(0)} s, self time):`);
+  for (const [name, profile] of Object.entries(profiles)) {
+    console.log(
+      `\nCPU profile of ${name} (${profile.seconds.toFixed(0)} s, self time; files in ${logDir}/prof):`,
+    );
     for (const h of profile.hot) console.log(`  ${h.selfPct.toFixed(1).padStart(5)}%  ${h.fn}  ${h.where}`);
   }
   for (const n of b.notes) console.log(`note: ${n}`);
@@ -353,7 +365,7 @@ async function main(): Promise<number> {
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(
     join(resultsDir, 'latest.json'),
-    `${JSON.stringify({ machine, settings: { ...s, databaseUrl: undefined }, figures, loads, ...out, rss: processes, profile, notes: b.notes }, null, 2)}\n`,
+    `${JSON.stringify({ machine, settings: { ...s, databaseUrl: undefined }, figures, loads, ...out, rss: processes, profiles, notes: b.notes }, null, 2)}\n`,
   );
   say(`wrote bench/results/latest.json in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
   return 0;

@@ -13,6 +13,8 @@ export interface Settings {
   latencySeconds: number;
   replySeconds: number;
   drainDeliveries: number;
+  /** give up waiting for the solo drain after this long (the rate is then over what did arrive) */
+  drainTimeoutSeconds: number;
   /** pre-generated pushes per second of (b)/(c): above the machine's measured ceilings, so they never run out */
   maxRate: number;
   logLevel: string;
@@ -41,6 +43,7 @@ export function loadSettings(): Settings {
     latencySeconds: num('BENCH_LATENCY_SECONDS', quick ? 5 : 15),
     replySeconds: num('BENCH_REPLY_SECONDS', quick ? 5 : 15),
     drainDeliveries: num('BENCH_DRAIN_DELIVERIES', quick ? 10_000 : 50_000),
+    drainTimeoutSeconds: num('BENCH_DRAIN_TIMEOUT_SECONDS', quick ? 30 : 90),
     maxRate: num('BENCH_MAX_RATE', 9_000),
     logLevel: process.env.BENCH_LOG_LEVEL || 'info',
     cpuProfile: ['1', 'true', 'yes'].includes(process.env.BENCH_CPU_PROF ?? ''),

@@ -77,16 +77,16 @@ export interface DrainResult {
   delivered: number;
   /** first to last arrival of the backlog at the receiver */
   deliveriesPerSecond: number;
-  /** from the instance's start (process spawn) to the last arrival */
+  /** from the instance's start (process spawn) to the last arrival (the wait is capped: see delivered) */
   wallSeconds: number;
 }
 
 /** A fresh instance with workers on drains the backlog; nothing else runs. */
-export async function runDrain(b: Bench, tag: number, n: number): Promise<DrainResult> {
+export async function runDrain(b: Bench, tag: number, n: number, timeoutMs: number): Promise<DrainResult> {
   const spawned = Date.now();
   const k = await startKefu('kefu-drain', b.kefu, { RUN_WORKERS: 'true' });
   try {
-    const s = await waitForDeliveries(b, tag, n, 300_000);
+    const s = await waitForDeliveries(b, tag, n, timeoutMs);
     const span = (s.lastAt - s.firstAt) / 1000;
     return {
       queued: n,
@@ -119,8 +119,9 @@ export async function runDrainWithIngest(
     const before = await receiverStats(b);
     const t0 = performance.now();
     let backlogDone = false;
+    let watching = true;
     const watch = (async () => {
-      while (!backlogDone) {
+      while (watching && !backlogDone) {
         backlogDone = tagStats(await receiverStats(b), backlogTag).distinct >= n;
         await sleep(100);
       }
@@ -133,7 +134,7 @@ export async function runDrainWithIngest(
     });
     const seconds = (performance.now() - t0) / 1000;
     const after = await receiverStats(b);
-    backlogDone = true;
+    watching = false;
     await watch;
     const drained = tagStats(after, backlogTag).distinct;
     return {

@@ -1,10 +1,10 @@
 import type { Query } from '../db/client.js';
 import { readConversation, toWindowState } from './conversations.js';
-import { checkSend, type SendCheck, type WindowLimits } from './window.js';
+import { checkSend, type WindowLimits } from './window.js';
 
 /*
- * The send allowance in SQL. Taking it is one conditional UPDATE: concurrent sends for the last message
- * serialise on the row and only the first finds `remaining > 0`, so no concurrency can exceed the window.
+ * The send allowance in SQL around the take itself, which is the conditional UPDATE in gate.ts's statement:
+ * concurrent sends for the last message serialise on the row and only the first finds `remaining > 0`.
  */
 
 /**
@@ -21,17 +21,6 @@ export async function takeAllowanceRefusal(
   // A push may have reopened the window since the UPDATE: the send was still refused at the time it was
   // taken, and the limit is the honest reason then.
   return reason === 'ok' ? 'send_limit_reached' : reason;
-}
-
-const TAKE = `update conversations set remaining = remaining - 1, updated_at = $3
-  where appid = $1 and openid = $2 and deadline > $3 and remaining > 0
-  returning remaining`;
-
-/** Takes one message of the allowance on its own (the send path does it inside gate.ts's statement). */
-export async function takeAllowance(q: Query, appid: string, openid: string, now: Date): Promise<SendCheck> {
-  const taken = await q(TAKE, [appid, openid, now]);
-  if (taken.length > 0) return 'ok';
-  return takeAllowanceRefusal(q, appid, openid, now);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../../src/db/client.js';
-import { takeAllowance } from '../../../src/messaging/allowance.js';
+import { takeAllowanceRefusal } from '../../../src/messaging/allowance.js';
 import {
   type InboundAction,
   readConversation,
@@ -8,6 +8,7 @@ import {
   recordInboundActions,
   toWindowState,
 } from '../../../src/messaging/conversations.js';
+import { openSend } from '../../../src/messaging/gate.js';
 import type { SendCheck, WindowLimits } from '../../../src/messaging/window.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from '../../helpers/db.js';
 
@@ -23,18 +24,34 @@ let seq = 0;
 beforeAll(async () => {
   tdb = await createTestDatabase();
   db = tdb.db;
+  await db.query("insert into tenants (id, name) values ('tnt_sql', 'SQL')");
+  await db.query(
+    "insert into authorizers (appid, tenant_id, status, permissions) values ('wxsqlapp', 'tnt_sql', 'authorized', '{19}')",
+  );
 });
+
+/** A send as the reply API takes it: the gate statement with the allowance, then the reason when refused. */
+async function takeForSend(openid: string, now: Date): Promise<SendCheck> {
+  const { taken } = await openSend(db.query, {
+    tenantId: 'tnt_sql',
+    appid: 'wxsqlapp',
+    openid,
+    now,
+    takeAllowance: true,
+  });
+  return taken ? 'ok' : takeAllowanceRefusal(db.query, 'wxsqlapp', openid, now);
+}
 afterAll(() => tdb?.drop());
 
 type Step = ['enter' | 'msg' | 'send', number];
 
-/** The worked examples through the SQL: actions by recordInboundAction in a transaction, sends by takeAllowance. */
+/** The worked examples through the SQL: actions by recordInboundAction in a transaction, sends by the reply API's gate statement. */
 async function replay(steps: Step[]): Promise<{ outcomes: SendCheck[]; openid: string }> {
   const openid = `o_sql_${++seq}`;
   const outcomes: SendCheck[] = [];
   for (const [op, t] of steps) {
     if (op === 'send') {
-      outcomes.push(await takeAllowance(db.query, 'wxsqlapp', openid, new Date((T0 + t) * 1000)));
+      outcomes.push(await takeForSend(openid, new Date((T0 + t) * 1000)));
     } else {
       const action = op === 'enter' ? 'enter_session' : 'user_message';
       await db.transaction((q) =>

@@ -137,8 +137,8 @@ export async function updateEndpoint(
          event_types = CASE WHEN $7::boolean THEN $8::text[] ELSE event_types END,
          appids = CASE WHEN $9::boolean THEN $10::text[] ELSE appids END,
          enabled = COALESCE($11::boolean, enabled),
-         disabled_reason = CASE WHEN $11::boolean THEN NULL ELSE disabled_reason END,
-         failing_since = CASE WHEN $11::boolean THEN NULL ELSE failing_since END,
+         disabled_reason = CASE WHEN $11::boolean AND NOT enabled THEN NULL ELSE disabled_reason END,
+         failing_since = CASE WHEN $11::boolean AND NOT enabled THEN NULL ELSE failing_since END,
          updated_at = $12
        WHERE id = $1 AND tenant_id = $2 RETURNING ${COLUMNS}`,
       [

@@ -97,7 +97,10 @@ export class WebhookSender {
         durationMs: elapsed(),
         error: null,
         // stream mode holds back a multi-byte character cut at the 1 KiB boundary instead of mangling it
-        body: new TextDecoder('utf-8').decode(Buffer.concat(kept), { stream: true }),
+        // PostgreSQL text cannot hold NUL: a binary answer must not make the attempt row unwritable
+        body: new TextDecoder('utf-8')
+          .decode(Buffer.concat(kept), { stream: true })
+          .replace(/\u0000/g, '\ufffd'),
         retryAfter: Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
       };
     } catch (err) {
@@ -130,5 +133,5 @@ function describeError(err: unknown, timeoutMs: number): string {
   )
     return `timed out after ${timeoutMs} ms`;
   const code = e.code ? `${e.code}: ` : '';
-  return `${code}${e.message ?? String(err)}`.slice(0, 500);
+  return `${code}${e.message ?? String(err)}`.replace(/\u0000/g, '').slice(0, 500);
 }

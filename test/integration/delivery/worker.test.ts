@@ -181,6 +181,7 @@ describe('delivery worker', () => {
     expect(d).toMatchObject({ status: 'failed', attemptCount: 4, nextAttemptAt: null });
     expect(d.attempts).toHaveLength(4);
     expect(d.attempts[0].responseBody).toHaveLength(1024);
+    expect(d.attempts[0].error).toBeNull();
     clock.advance(24 * 3_600_000);
     await worker.runOnce();
     expect(receiver.requests('/gone')).toHaveLength(4);
@@ -196,7 +197,7 @@ describe('delivery worker', () => {
       '/busy',
       { status: 429, headers: { 'retry-after': '8' } },
       { status: 503, headers: { 'retry-after': '3600' } },
-      { status: 500, headers: { 'retry-after': '3600' } },
+      { status: 500, headers: { 'retry-after': '3600' }, body: 'bin\u0000ary' },
     );
     const eventId = await emit(t);
     const next = async () =>
@@ -209,6 +210,9 @@ describe('delivery worker', () => {
     clock.advance(120_000);
     await worker.runOnce();
     expect(await next()).toBe(600_000);
+    const d = await onlyDelivery(t, eventId);
+    expect(d.attempts.map((a: Loose) => a.statusCode)).toEqual([429, 503, 500]);
+    expect(d.attempts[2].responseBody).toBe('bin\ufffdary');
   });
 
   it('retries by hand: one more attempt now, whatever the status', async () => {

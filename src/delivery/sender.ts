@@ -100,7 +100,7 @@ export class WebhookSender {
         // PostgreSQL text cannot hold NUL: a binary answer must not make the attempt row unwritable
         body: new TextDecoder('utf-8')
           .decode(Buffer.concat(kept), { stream: true })
-          .replace(/\u0000/g, '\ufffd'),
+          .replaceAll('\u0000', '\ufffd'),
         retryAfter: Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
       };
     } catch (err) {
@@ -133,5 +133,5 @@ function describeError(err: unknown, timeoutMs: number): string {
   )
     return `timed out after ${timeoutMs} ms`;
   const code = e.code ? `${e.code}: ` : '';
-  return `${code}${e.message ?? String(err)}`.replace(/\u0000/g, '').slice(0, 500);
+  return `${code}${e.message ?? String(err)}`.replaceAll('\u0000', '').slice(0, 500);
 }

@@ -80,6 +80,7 @@ export async function startKefu(
   const prof = s.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(s.cpuProfileDir, name)}`] : [];
   const child = startChild(name, 'src/main.ts', kefuEnv(s, port, extra), s.logDir, prof, s.root);
   await child.waitFor('kefu-relay started', 60_000);
+  child.readyRss = child.currentRss();
   return { child, url: `http://127.0.0.1:${port}` };
 }
 

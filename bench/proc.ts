@@ -64,6 +64,10 @@ export interface Child {
   peakRss(): number;
   /** peak of the VmRSS samples taken every 250 ms */
   peakSampledRss(): number;
+  /** VmRSS of the script's process now */
+  currentRss(): number;
+  /** VmRSS once it was ready (set by whoever waits for readiness), to tell the baseline from growth under load */
+  readyRss: number;
   /** resolves with the first stdout line containing `text` (JSON log lines are searched as text) */
   waitFor(text: string, timeoutMs?: number): Promise<string>;
   /** SIGTERM, then SIGKILL after graceMs; resolves with the exit code */
@@ -147,6 +151,14 @@ export function startChild(
     exited,
     peakRss: () => scriptHwm,
     peakSampledRss: () => sampled,
+    currentRss: () =>
+      Math.max(
+        0,
+        ...processTree(pid)
+          .slice(1)
+          .map((p) => readStatus(p)?.rss ?? 0),
+      ),
+    readyRss: 0,
     waitFor: (text, timeoutMs = 30_000) =>
       new Promise((resolve, reject) => {
         let done = false;

@@ -23,30 +23,35 @@ export interface ClaimedJob {
   previous_secret_expires_at: Date | null;
 }
 
-// `candidates` takes the due rows nobody holds (never leased, or whose lease ran out: a dead instance's job
-// comes back here, no separate reaper), skipping rows another claim is locking right now and endpoints this
-// worker already has at its cap; `picked` then keeps at most `cap - busy` per endpoint, so one endpoint with a
-// backlog (or one that hangs) never takes every slot. Rows locked but not picked are free again when the
-// statement ends.
-const CLAIM = `WITH candidates AS (
+// `head` reads the first due rows nobody holds (never leased, or whose lease ran out: a dead instance's job
+// comes back here, no separate reaper), in time order and bounded, so a claim costs the same whatever the
+// backlog. `picked` keeps at most `cap - busy` per endpoint, so one endpoint with a backlog (or one that hangs)
+// never takes every slot: other endpoints' rows within the head are claimed in the same statement. `locked`
+// then takes the picked rows that no concurrent claim holds (SKIP LOCKED) and re-checks them under the lock.
+const CLAIM = `WITH head AS (
     SELECT id, endpoint_id, next_attempt_at FROM deliveries
     WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
-      AND endpoint_id <> ALL($5::text[])
     ORDER BY next_attempt_at
-    LIMIT $6
-    FOR UPDATE SKIP LOCKED),
+    LIMIT $5),
   ranked AS (
-    SELECT c.id, c.next_attempt_at,
-      row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) + COALESCE(b.n, 0) AS slot
-    FROM candidates c LEFT JOIN unnest($7::text[], $8::int[]) AS b(endpoint_id, n) ON b.endpoint_id = c.endpoint_id),
+    SELECT h.id, h.next_attempt_at,
+      row_number() OVER (PARTITION BY h.endpoint_id ORDER BY h.next_attempt_at, h.id) + COALESCE(b.n, 0) AS slot
+    FROM head h LEFT JOIN unnest($6::text[], $7::int[]) AS b(endpoint_id, n) ON b.endpoint_id = h.endpoint_id),
   picked AS (
-    SELECT id FROM ranked WHERE slot <= $9 ORDER BY next_attempt_at LIMIT $4)
+    SELECT id FROM ranked WHERE slot <= $8 ORDER BY next_attempt_at LIMIT $4),
+  locked AS (
+    SELECT id FROM deliveries
+    WHERE id IN (SELECT id FROM picked) AND status = 'pending' AND (lease_until IS NULL OR lease_until < $1)
+    FOR UPDATE SKIP LOCKED)
 UPDATE deliveries d
 SET lease_until = $2, lease_token = $3, attempt_count = d.attempt_count + 1, updated_at = $1
 FROM events e, webhook_endpoints w
-WHERE d.id IN (SELECT id FROM picked) AND e.id = d.event_id AND w.id = d.endpoint_id
+WHERE d.id IN (SELECT id FROM locked) AND e.id = d.event_id AND w.id = d.endpoint_id
 RETURNING d.id, d.attempt_count AS attempt, d.event_id, e.type, e.appid, e.created_at, e.data, d.endpoint_id,
   w.url, w.enabled, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at`;
+
+/** How many due rows one claim looks at: other endpoints' work hides behind at most this much of one backlog. */
+export const CLAIM_HEAD_ROWS = 1_000;
 
 export interface ClaimOptions {
   now: Date;
@@ -60,18 +65,16 @@ export interface ClaimOptions {
 }
 
 export async function claimDue(q: Query, opts: ClaimOptions): Promise<ClaimedJob[]> {
-  const cap = opts.perEndpointCap ?? opts.limit;
   const busy = [...(opts.busy ?? new Map<string, number>())];
   return q<ClaimedJob>(CLAIM, [
     opts.now,
     opts.leaseUntil,
     opts.token,
     opts.limit,
-    busy.filter(([, n]) => n >= cap).map(([id]) => id),
-    Math.min(opts.limit * 4, 400),
+    Math.max(CLAIM_HEAD_ROWS, opts.limit * 4),
     busy.map(([id]) => id),
     busy.map(([, n]) => n),
-    cap,
+    opts.perEndpointCap ?? opts.limit,
   ]);
 }
 

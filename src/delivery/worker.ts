@@ -33,9 +33,10 @@ const LEASE_MARGIN_MS = 5_000;
 /**
  * Claims due deliveries and POSTs them, `config.deliveryConcurrency` at a time. Claiming never waits for a batch
  * to finish: free slots are refilled as attempts end, and no endpoint may hold more than half of them, so one
- * slow or hanging endpoint (each attempt bounded by DELIVERY_TIMEOUT_MS) leaves the other half to the rest. Woken by NOTIFY on `kefu_deliveries`, polling every second as
- * the backstop. Failure policy: an error while recording an outcome is logged and the lease runs out, so the job
- * is attempted again (at least once, never lost).
+ * slow or hanging endpoint (each attempt bounded by DELIVERY_TIMEOUT_MS) leaves the other half to the rest.
+ * Woken by NOTIFY on `kefu_deliveries`, polling every second as the backstop. Failure policy: an error while
+ * recording an outcome is logged and the lease runs out, so the job is attempted again (at least once, never
+ * lost). Pending deliveries of a disabled endpoint are failed, not sent (see queue.ts).
  */
 export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {}): DeliveryWorker {
   const { config, metrics } = deps;

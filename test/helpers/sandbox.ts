@@ -32,7 +32,7 @@ export async function startSandbox(args: string[] = []): Promise<RunningSandbox>
     dataDir,
     ...args,
   ]);
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 150_000;
   while (!proc.stdout.some((l) => l.includes('Sandbox ready.'))) {
     if (Date.now() > deadline)
       throw new Error(`sandbox not ready: ${proc.stdout.join('\n')} ${proc.stderr.join('')}`);

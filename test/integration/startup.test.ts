@@ -18,37 +18,47 @@ const baseEnv = {
   WECHAT_API_BASE_URL: 'http://127.0.0.1:9',
 };
 
+// Child processes start tsx and PGlite: generous limits keep a loaded CI machine from flaking.
+const SPAWN_TIMEOUT = 120_000;
 const running: ReturnType<typeof spawnEntry>[] = [];
 afterAll(() => {
   for (const p of running) p.child.kill('SIGKILL');
 });
 
 describe('npm start', () => {
-  it('exits 1 naming a missing required variable', async () => {
-    const { WECHAT_COMPONENT_APPID: _, ...env } = baseEnv;
-    const p = spawnEntry('src/main.ts', { ...env, MASTER_KEY: 'bad' });
-    running.push(p);
-    expect(await p.exited).toBe(1);
-    const err = p.stderr.join('');
-    expect(err).toContain('WECHAT_COMPONENT_APPID is required');
-    expect(err).toContain('MASTER_KEY');
-  });
+  it(
+    'exits 1 naming a missing required variable',
+    async () => {
+      const { WECHAT_COMPONENT_APPID: _, ...env } = baseEnv;
+      const p = spawnEntry('src/main.ts', { ...env, MASTER_KEY: 'bad' });
+      running.push(p);
+      expect(await p.exited).toBe(1);
+      const err = p.stderr.join('');
+      expect(err).toContain('WECHAT_COMPONENT_APPID is required');
+      expect(err).toContain('MASTER_KEY');
+    },
+    SPAWN_TIMEOUT,
+  );
 
-  it('serves, then stops on SIGTERM with exit 0', async () => {
-    const p = spawnEntry('src/main.ts', baseEnv);
-    running.push(p);
-    const started = await p.waitForLog('kefu-relay started');
-    const base = `http://127.0.0.1:${started.port}`;
-    expect((await fetch(`${base}/healthz`)).status).toBe(200);
-    expect((await fetch(`${base}/readyz`)).status).toBe(200);
-    expect((await fetch(`${base}/docs`)).status).toBe(200);
-    const tenants = await fetch(`${base}/admin/tenants`, {
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    });
-    expect(tenants.status).toBe(200);
-    p.child.kill('SIGTERM');
-    expect(await p.exited).toBe(0);
-  });
+  it(
+    'serves, then stops on SIGTERM with exit 0',
+    async () => {
+      const p = spawnEntry('src/main.ts', baseEnv);
+      running.push(p);
+      const started = await p.waitForLog('kefu-relay started', SPAWN_TIMEOUT);
+      const base = `http://127.0.0.1:${started.port}`;
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      expect((await fetch(`${base}/docs`)).status).toBe(200);
+      const tenants = await fetch(`${base}/admin/tenants`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      expect(tenants.status).toBe(200);
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    },
+    SPAWN_TIMEOUT,
+  );
 
   it.runIf(onPostgres)(
     'two instances starting together on one empty PostgreSQL database both come up',
@@ -60,8 +70,8 @@ describe('npm start', () => {
         const b = spawnEntry('src/main.ts', env);
         running.push(a, b);
         const [sa, sb] = await Promise.all([
-          a.waitForLog('kefu-relay started'),
-          b.waitForLog('kefu-relay started'),
+          a.waitForLog('kefu-relay started', SPAWN_TIMEOUT),
+          b.waitForLog('kefu-relay started', SPAWN_TIMEOUT),
         ]);
         for (const s of [sa, sb]) expect((await fetch(`http://127.0.0.1:${s.port}/readyz`)).status).toBe(200);
         const sql = postgres(empty.url, { max: 1 });
@@ -78,5 +88,6 @@ describe('npm start', () => {
         await empty.drop();
       }
     },
+    SPAWN_TIMEOUT,
   );
 });

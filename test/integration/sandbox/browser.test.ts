@@ -28,7 +28,7 @@ beforeAll(async () => {
       '--disable-sync',
     ],
   });
-}, 120_000);
+}, 180_000);
 afterAll(async () => {
   await browser?.close();
   await sb?.stop();
@@ -74,5 +74,5 @@ describe('sandbox in a browser', () => {
     await docs.waitForSelector('text=Create a tenant', { timeout: 20_000 });
     await docs.close();
     expect(offsite).toEqual([]);
-  });
+  }, 120_000);
 });

@@ -15,7 +15,7 @@ let receiver: Awaited<ReturnType<typeof startReceiver>>;
 beforeAll(async () => {
   sb = await startSandbox();
   receiver = await startReceiver();
-}, 90_000);
+}, 180_000);
 afterAll(async () => {
   await receiver?.close();
   if (sb?.proc.child.exitCode === null) sb.proc.child.kill('SIGKILL');
@@ -82,10 +82,10 @@ describe('npm run sandbox (smoke)', () => {
     expect(reply).toMatchObject({ status: 'sent', appid: DEMO_APPID, openid: DEMO_OPENID });
     const received = await json(await fetch(`${simBase}/sim/messages?appid=${DEMO_APPID}`));
     expect(JSON.stringify(received)).toContain('Hello from kefu-relay');
-  });
+  }, 120_000);
 
   it('stops cleanly on SIGINT: exit 0 and nothing left listening', async () => {
     expect(await sb.stop()).toBe(0);
     for (const port of Object.values(sb.ports)) expect(await portOpen(port)).toBe(false);
-  });
+  }, 120_000);
 });

@@ -289,7 +289,11 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
       const waitFor = Math.max(0, deadline - Date.now());
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.all([pumping, ...inFlight]),
+        // a claim under way when stop() came still launches its jobs: wait for it first, then for all of them
+        (async () => {
+          await pumping;
+          await Promise.all([...inFlight]);
+        })(),
         new Promise<void>((r) => {
           timer = setTimeout(r, waitFor);
         }),

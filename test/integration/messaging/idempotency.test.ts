@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../../src/app.js';
+import { openDatabase } from '../../../src/db/client.js';
 import { idempotencyPurgeJob, requestFingerprint } from '../../../src/messaging/idempotency.js';
+import { onPostgres } from '../../helpers/db.js';
 import { json } from '../../helpers/http.js';
 import {
   type MessagingEnv,
@@ -196,4 +199,52 @@ describe('Idempotency-Key on POST …/messages', () => {
     const fresh = await send(mp, text('oNeverWrote', 'other'), key);
     expect([fresh.status, (await json(fresh)).code]).toEqual([409, 'send_window_closed']);
   });
+});
+
+describe('keys are shared by instances (PostgreSQL: a second instance on the same database)', () => {
+  it.runIf(onPostgres)(
+    'instance B replays what A answered, and sees A in flight (on PostgreSQL)',
+    async () => {
+      const db2 = await openDatabase({ url: env.h.database.url, poolMax: 2 });
+      try {
+        const b = createApp({ ...env.h.deps, db: db2 });
+      env.clock.set(await env.sim.control.now()); // back from the purge test's day
+        const mp = await onboard(env);
+        await userWrites(env, mp, mp.openid);
+        const viaB = (key: string) =>
+          b.request(`/v1/mini-programs/${mp.appid}/messages`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${mp.apiKey}`,
+              'content-type': 'application/json',
+              'idempotency-key': key,
+            },
+            body: JSON.stringify(text(mp.openid)),
+          });
+        const key = freshKey();
+        const first = await json(send(mp, text(mp.openid), key));
+        const replay = await viaB(key);
+        expect([replay.status, replay.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
+        expect(await json(replay)).toEqual(first);
+
+        const slow = freshKey();
+        await env.sim.control.addFault({ api: 'custom_send', kind: 'delay', delayMs: 700 });
+        const inFlight = send(mp, text(mp.openid), slow);
+        for (let i = 0; i < 200; i++) {
+          const rows = await db2.query(
+            "select 1 from idempotency_keys where key = $1 and state = 'in_progress'",
+            [slow],
+          );
+          if (rows.length > 0) break;
+          await new Promise((r) => setImmediate(r));
+        }
+        const during = await viaB(slow);
+        expect([during.status, (await json(during)).code]).toEqual([409, 'idempotency_in_progress']);
+        expect((await inFlight).status).toBe(201);
+        expect(await received(mp)).toBe(2);
+      } finally {
+        await db2.close();
+      }
+    },
+  );
 });

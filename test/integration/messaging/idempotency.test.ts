@@ -92,7 +92,7 @@ describe('Idempotency-Key on POST …/messages', () => {
     const mp = await onboard(env);
     await userWrites(env, mp, mp.openid);
     const key = freshKey();
-    await env.sim.control.addFault({ api: 'custom_send', kind: 'delay', delayMs: 700 });
+    await env.sim.control.addFault({ api: 'custom_send', kind: 'delay', delayMs: 1500 });
     const first = send(mp, text(mp.openid), key);
     // the first request holds the key as soon as its in_progress row exists
     for (let i = 0; i < 200; i++) {
@@ -228,7 +228,7 @@ describe('keys are shared by instances (PostgreSQL: a second instance on the sam
         expect(await json(replay)).toEqual(first);
 
         const slow = freshKey();
-        await env.sim.control.addFault({ api: 'custom_send', kind: 'delay', delayMs: 700 });
+        await env.sim.control.addFault({ api: 'custom_send', kind: 'delay', delayMs: 1500 });
         const inFlight = send(mp, text(mp.openid), slow);
         for (let i = 0; i < 200; i++) {
           const rows = await db2.query(

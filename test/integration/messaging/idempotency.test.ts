@@ -208,7 +208,7 @@ describe('keys are shared by instances (PostgreSQL: a second instance on the sam
       const db2 = await openDatabase({ url: env.h.database.url, poolMax: 2 });
       try {
         const b = createApp({ ...env.h.deps, db: db2 });
-      env.clock.set(await env.sim.control.now()); // back from the purge test's day
+        env.clock.set(await env.sim.control.now()); // back from the purge test's day
         const mp = await onboard(env);
         await userWrites(env, mp, mp.openid);
         const viaB = (key: string) =>

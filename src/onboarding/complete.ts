@@ -230,12 +230,17 @@ export async function completeAuthorization(deps: Deps, input: CompleteInput): P
 
 /**
  * Housekeeping: pre-auth codes live minutes and codes are single-use, so rows a day past their use only grow
- * the tables (a replayed event is still caught by component_events' dedupe key).
+ * the tables (a replayed event is still caught by component_events' dedupe key). Ticket events (144 a day) are
+ * kept a week: a replay older than that would only be refused again by the ticket's write-if-newer.
  */
 export async function purgeSpentCodes(deps: Deps): Promise<void> {
   const cutoff = new Date(deps.clock.now().getTime() - 24 * 3600_000);
   await deps.db.query('DELETE FROM pre_auth_codes WHERE expires_at < $1', [cutoff]);
   await deps.db.query('DELETE FROM auth_codes WHERE completed_at < $1', [cutoff]);
+  await deps.db.query(
+    "DELETE FROM component_events WHERE info_type = 'component_verify_ticket' AND received_at < $1",
+    [new Date(cutoff.getTime() - 6 * 24 * 3600_000)],
+  );
 }
 
 /** Codes exchanged but never finished (api_get_authorizer_info failed): finished by a background job. */

@@ -212,6 +212,23 @@ describe('ticket watchdog', () => {
   });
 });
 
+describe('housekeeping', () => {
+  it('the event-retry job purges spent codes after a day and ticket events after a week', async () => {
+    const count = async (sql: string) => (await env.h.deps.db.query<{ n: number }>(sql))[0]?.n ?? 0;
+    expect(await count('SELECT count(*)::int AS n FROM pre_auth_codes')).toBeGreaterThan(0);
+    expect(
+      await count('SELECT count(*)::int AS n FROM auth_codes WHERE completed_at IS NOT NULL'),
+    ).toBeGreaterThan(0);
+    env.clock.advance(8 * 24 * 3600_000);
+    const retry = createOnboardingJobs(env.h.deps).find((j) => j.name === 'onboarding.event-retry');
+    await retry?.runOnce();
+    expect(await count('SELECT count(*)::int AS n FROM pre_auth_codes')).toBe(0);
+    expect(await count('SELECT count(*)::int AS n FROM auth_codes WHERE completed_at IS NOT NULL')).toBe(0);
+    expect(await countEvents('component_verify_ticket')).toBe(0);
+    expect(await countEvents('authorized')).toBeGreaterThan(0);
+  });
+});
+
 describe('database unavailable', () => {
   // last in the file: it closes the database
   it('an event that cannot be stored is answered 503, never success', async () => {

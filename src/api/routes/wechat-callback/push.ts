@@ -21,8 +21,10 @@ export function registerPushRoute(app: ApiApp, deps: Deps): void {
     const appid = c.req.param('appid') as string;
     const query = c.req.query();
     const { timestamp, nonce } = query;
-    // Never the body, the key or the token: only what identifies the push and its sender.
-    const log = c.get('log').child({ appid, timestamp, nonce, ip: remoteIp(c) });
+    const log = c.get('log');
+    // Never the body, the key or the token: only what identifies the push and its sender. Built per line, not
+    // as a child logger: with the logger's redaction a child costs tens of µs per push even when nothing logs.
+    const where = () => ({ appid, timestamp, nonce, ip: remoteIp(c) });
 
     let opened: ReturnType<typeof openPush>;
     let push: ReturnType<typeof classifyPush>;
@@ -36,12 +38,12 @@ export function registerPushRoute(app: ApiApp, deps: Deps): void {
     } catch (err) {
       if (err instanceof PushRejectedError) {
         count(err.result);
-        log.warn({ result: err.result, reason: err.message }, 'push rejected');
+        log.warn({ ...where(), result: err.result, reason: err.message }, 'push rejected');
         return c.text(err.result, err.status);
       }
       if (err instanceof InvalidPushError) {
         count('bad_request');
-        log.warn({ result: 'bad_request', reason: err.message }, 'push rejected');
+        log.warn({ ...where(), result: 'bad_request', reason: err.message }, 'push rejected');
         return c.text('bad_request', 400);
       }
       throw err;
@@ -57,20 +59,24 @@ export function registerPushRoute(app: ApiApp, deps: Deps): void {
     if (outcome.result === 'failed') {
       const unavailable = isDatabaseUnavailable(outcome.error);
       count(unavailable ? 'db_unavailable' : 'failed');
-      log.error({ err: outcome.error, dedupeKey: push.dedupeKey }, 'push not stored');
+      log.error({ ...where(), err: outcome.error, dedupeKey: push.dedupeKey }, 'push not stored');
       return c.text(unavailable ? 'db_unavailable' : 'failed', unavailable ? 503 : 500);
     }
     count(outcome.result);
     if (outcome.result === 'rejected_recipient') {
-      log.warn({ result: outcome.result, toUserName: push.toUserName }, 'push rejected');
+      log.warn({ ...where(), result: outcome.result, toUserName: push.toUserName }, 'push rejected');
       return c.text(outcome.result, 401);
     }
-    log.info(
-      outcome.result === 'stored'
-        ? { result: 'stored', pushId: outcome.pushId, eventId: outcome.eventId }
-        : { result: 'duplicate', dedupeKey: push.dedupeKey },
-      'push received',
-    );
+    // debug: every accepted push is in the access log line already (route, appid in the path, status), and a
+    // second line per push costs ingest about as much as decrypting it (the logger redacts each line).
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        outcome.result === 'stored'
+          ? { ...where(), result: 'stored', pushId: outcome.pushId, eventId: outcome.eventId }
+          : { ...where(), result: 'duplicate', dedupeKey: push.dedupeKey },
+        'push received',
+      );
+    }
     if (releaseTest) {
       const reply = await handleReleaseTestPush(deps, {
         appid,

@@ -30,8 +30,9 @@ export class InvalidPushError extends Error {
 const CREATE_TIME = /^[0-9]{1,10}$/;
 const MAX_CREATE_TIME = 2_147_483_647;
 // PostgreSQL text and jsonb refuse NUL and lone surrogates; one such push would fail every batch it joins.
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const storable = (text: string) => !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+// (isWellFormed is Node 20's lone-surrogate check, several times faster than a regular expression.)
+const storable = (text: string) =>
+  !text.includes('\u0000') && (text as string & { isWellFormed(): boolean }).isWellFormed();
 
 function required(raw: Record<string, string>, name: string): string {
   const value = raw[name];

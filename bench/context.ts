@@ -63,3 +63,18 @@ export async function waitForDeliveries(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Removes deliveries an earlier phase left pending (not leased by a worker right now), so each delivery figure
+ * measures its own phase only; how many there were is itself reported (a worker that fell behind).
+ */
+export async function purgePending(b: Bench, phase: string): Promise<number> {
+  const rows = await b.database.db.query<{ n: number }>(
+    `with gone as (delete from deliveries where status = 'pending' and (lease_until is null or lease_until < now())
+       returning 1) select count(*)::int as n from gone`,
+  );
+  const n = rows[0]?.n ?? 0;
+  if (n > 0)
+    b.notes.push(`${n} deliveries still pending were removed before ${phase} (the worker had fallen behind)`);
+  return n;
+}

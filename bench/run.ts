@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { WeChatCrypto } from '../src/wechat/index.js';
-import type { Bench } from './context.js';
+import { type Bench, purgePending } from './context.js';
 import { type BenchDatabase, createBenchDatabase, serverVersion } from './db.js';
 import {
   bindMiniProgram,
@@ -198,12 +198,14 @@ async function main(): Promise<number> {
   main = null;
 
   if (hasIngest) {
+    await purgePending(b, 'the ack-latency phase');
     say('acknowledgement latency at 1,000 pushes/s');
     busy('ack latency');
     loads.ack = await runAckLatency(b, k1, b.pushes.generate(TAG.ack, 1000 * s.latencySeconds), 1000);
     say(describeLoad('ack latency @1000/s', loads.ack));
 
     if (endpointId) {
+      await purgePending(b, '(d)');
       say('(d) push → webhook at 500 pushes/s');
       busy('(d)');
       const e2e = await runEndToEnd(b, k1, b.pushes.generate(TAG.e2e, 500 * s.latencySeconds), TAG.e2e, 500);
@@ -237,6 +239,7 @@ async function main(): Promise<number> {
   if (endpointId) {
     const n = s.drainDeliveries;
     say(`(e) backlog drain: ${n.toLocaleString('en-US')} deliveries queued with no worker running`);
+    await purgePending(b, '(e)');
     await queueBacklog(b, tenant.tenantId, endpointId, TAG.backlog, n);
     busy('(e) drain');
     const drain = await runDrain(b, TAG.backlog, n, s.drainTimeoutSeconds * 1000);
@@ -246,6 +249,7 @@ async function main(): Promise<number> {
     );
     if (hasIngest && ingestRate) {
       say('(e) the same backlog drained while ingest runs at full speed');
+      await purgePending(b, '(e) with ingest');
       await queueBacklog(b, tenant.tenantId, endpointId, TAG.backlog2, n);
       busy('(e) drain with ingest');
       const pushes = b.pushes.generate(TAG.drainIngest, Math.round(s.maxRate * s.ingestSeconds));

@@ -67,7 +67,9 @@ export async function queueBacklog(
     });
   }
   const rows = await b.database.db.query<{ n: number }>(
-    `select count(*)::int as n from deliveries where status = 'pending'`,
+    `select count(*)::int as n from deliveries d join events e on e.id = d.event_id
+     where d.status = 'pending' and e.data->>'msgId' like $1`,
+    [`${tag}%`],
   );
   if ((rows[0]?.n ?? 0) < n) throw new Error(`backlog: only ${rows[0]?.n} pending deliveries queued`);
 }
@@ -92,7 +94,7 @@ export async function runDrain(b: Bench, tag: number, n: number, timeoutMs: numb
       queued: n,
       delivered: s.distinct,
       deliveriesPerSecond: span > 0 ? (s.distinct - 1) / span : 0,
-      wallSeconds: (s.lastAt - spawned) / 1000,
+      wallSeconds: s.distinct > 0 ? (s.lastAt - spawned) / 1000 : (Date.now() - spawned) / 1000,
     };
   } finally {
     await k.child.stop();

@@ -56,7 +56,7 @@ export async function awaitIngestDeliveries(
   n: number,
 ): Promise<{ delivered: number; catchUpSeconds: number }> {
   const stopped = Date.now();
-  const s = await waitForDeliveries(b, tag, n, 120_000);
+  const s = await waitForDeliveries(b, tag, n, Math.max(10, b.settings.ingestSeconds) * 1000);
   return { delivered: s.distinct, catchUpSeconds: Math.max(0, (s.lastAt - stopped) / 1000) };
 }
 

@@ -372,6 +372,7 @@ async function main(): Promise<number> {
     console.log(
       `\nCPU profile of ${name} (${profile.seconds.toFixed(0)} s, self time; files in ${logDir}/prof):`,
     );
+    console.log(`  by area: ${profile.areas.map((a) => `${a.area} ${a.selfPct.toFixed(1)}%`).join(', ')}`);
     for (const h of profile.hot) console.log(`  ${h.selfPct.toFixed(1).padStart(5)}%  ${h.fn}  ${h.where}`);
   }
   for (const n of b.notes) console.log(`note: ${n}`);

@@ -2,10 +2,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/**
- * Field names whose values are secrets wherever they appear (two levels deep, plus request headers).
- * pino's redaction is path based, so nested objects that may carry secrets are listed explicitly.
- */
+/** Field names whose values are secrets. */
 const SECRET_KEYS = [
   'authorization',
   'token',
@@ -29,14 +26,18 @@ const SECRET_KEYS = [
   'aesKey',
 ];
 
+/**
+ * Paths are explicit, never wildcards: pino's wildcard redaction costs ~30 µs per line and per child logger,
+ * which on the push path is more than the crypto. Secrets are kept out of log objects by construction (the
+ * WeChat client strips tokens from what it logs); this list is the safety net for the names that carry them.
+ */
 const REDACT_PATHS = [
   ...SECRET_KEYS,
-  ...SECRET_KEYS.map((k) => `*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.*.${k}`),
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
+  ...['headers', 'req.headers', 'request.headers', 'query', 'body', 'params'].flatMap((parent) =>
+    SECRET_KEYS.map((k) => `${parent}.${k}`),
+  ),
   'headers.cookie',
+  'req.headers.cookie',
 ];
 
 export function createLogger(opts: { level?: string; destination?: DestinationStream } = {}): Logger {

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 export interface SpawnedService {
   child: ChildProcess;
@@ -14,9 +13,12 @@ export interface SpawnedService {
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
-/** Runs a TypeScript entry point of this repo (as `npm start` would) with the given environment. */
+/**
+ * Runs a TypeScript entry point of this repo as `npm start` does (`node --import tsx`), as ONE process, so a
+ * signal, SIGKILL included, reaches the service itself and nothing is left running.
+ */
 export function spawnEntry(entry: string, env: Record<string, string>, args: string[] = []): SpawnedService {
-  const child = spawn(TSX, [join(ROOT, entry), ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -70,11 +70,22 @@ export const jsonResponse = <T extends z.ZodTypeAny>(schema: T, description: str
   content: { 'application/json': { schema } },
 });
 
+const url = z.string().max(2048);
+
 /** Shared field rules of http-api.md §4. */
 export const fields = {
   name: z.string().min(1).max(200),
   description: z.string().max(1000),
-  url: z.string().max(2048),
+  url,
+  /** an absolute http(s) URL with a host, at most 2,048 characters */
+  httpUrl: url.refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL'),
   openid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -'),
   appid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -'),
 };

@@ -2,15 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { fields } from '../api/validation.js';
 import type { CustomSendBody } from '../wechat/client.js';
 
-/** http(s) only, at most 2,048 characters (http-api.md §4). */
-const httpUrl = fields.url.refine((v) => {
-  try {
-    const u = new URL(v);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-  } catch {
-    return false;
-  }
-}, 'must be an http(s) URL');
+const httpUrl = fields.httpUrl;
 
 /** WeChat media ids are opaque; forwarded as given (§4), only bounded so a typo cannot be a megabyte. */
 const mediaId = z.string().min(1).max(256);

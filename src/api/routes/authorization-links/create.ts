@@ -4,14 +4,7 @@ import { createAuthorizationLink } from '../../../onboarding/links.js';
 import type { ApiApp } from '../../types.js';
 import { fields, jsonBody, jsonResponse, problems } from '../../validation.js';
 
-const httpUrl = fields.url.refine((v) => {
-  try {
-    const u = new URL(v);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-  } catch {
-    return false;
-  }
-}, 'must be an http(s) URL');
+const httpUrl = fields.httpUrl;
 
 const body = z
   .object({

@@ -70,7 +70,7 @@ function passThrough(): Record<string, string> {
   return out;
 }
 
-/** `tsx src/main.ts`; resolves once it logged "kefu-relay started" (after its migrations). */
+/** `tsx src/main.ts`; resolves once /healthz answers (after its migrations), whatever the log level. */
 export async function startKefu(
   name: string,
   s: KefuSettings,
@@ -79,9 +79,27 @@ export async function startKefu(
   const port = await freePort();
   const prof = s.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(s.cpuProfileDir, name)}`] : [];
   const child = startChild(name, 'src/main.ts', kefuEnv(s, port, extra), s.logDir, prof, s.root);
-  await child.waitFor('kefu-relay started', 60_000);
+  const url = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 60_000;
+  let exited = false;
+  void child.exited.then(() => {
+    exited = true;
+  });
+  for (;;) {
+    if (exited) throw new Error(`${name} exited before it was ready; see ${child.logFile}`);
+    const ok = await request(`${url}/healthz`)
+      .then(async (r) => {
+        await r.body.text();
+        return r.statusCode === 200;
+      })
+      .catch(() => false);
+    if (ok) break;
+    if (Date.now() > until)
+      throw new Error(`${name}: /healthz did not answer within 60 s; see ${child.logFile}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   child.readyRss = child.currentRss();
-  return { child, url: `http://127.0.0.1:${port}` };
+  return { child, url };
 }
 
 export interface JsonResponse {

@@ -4,7 +4,6 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 /** Memory of one OS process, in bytes, read from /proc (Linux only). */
 export interface MemorySample {
@@ -36,7 +35,7 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-/** The pid and all its descendants: tsx runs the script in a child node process of its own CLI. */
+/** The pid and all its descendants (a server started through a wrapper still counts as itself). */
 function processTree(pid: number): number[] {
   const all = [pid];
   for (let i = 0; i < all.length; i++) all.push(...childrenOf(all[i] as number));
@@ -102,7 +101,7 @@ export function liveChildren(): Child[] {
 }
 
 /**
- * Starts `tsx <entry>` as its own process with stdout/stderr in a log file (a pipe would make the load
+ * Starts `node --import tsx <entry>` as its own process with stdout/stderr in a log file (a pipe would make the load
  * generator's thread read every access-log line). Its memory is sampled every 250 ms, the high-water mark
  * from the kernel, so the peak between samples is not missed.
  */
@@ -118,18 +117,18 @@ export function startChild(
 ): Child {
   const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
-  const proc: ChildProcess = spawn(TSX, [...nodeArgs, join(root, entry)], {
+  // As `npm start` runs the service: one node process with tsx's loader, so signals and RSS are its own.
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(root, entry)], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
   const pid = proc.pid!;
-  // The script's own process is the largest of the tree; the wrapper is reported apart from it.
   let scriptHwm = 0;
   let sampled = 0;
   const sample = () => {
-    for (const p of processTree(pid).slice(1)) {
+    for (const p of processTree(pid)) {
       const m = readStatus(p);
       if (!m) continue;
       scriptHwm = Math.max(scriptHwm, m.hwm);

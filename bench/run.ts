@@ -361,7 +361,7 @@ async function main(): Promise<number> {
   console.log(renderTable(figures));
   console.log('\nload runs:');
   for (const [k, r] of Object.entries(loads)) console.log(`  ${describeLoad(k, r)}`);
-  console.log('\npeak RSS (VmHWM of the node process running the script; tsx wrapper not included):');
+  console.log('\npeak RSS (VmHWM of each server process, node --import tsx as npm start runs it):');
   for (const p of processes) {
     const ready = p.readyMB ? `; ${p.readyMB.toFixed(1)} MB once started` : '';
     console.log(

@@ -150,13 +150,7 @@ export function startChild(
     exited,
     peakRss: () => scriptHwm,
     peakSampledRss: () => sampled,
-    currentRss: () =>
-      Math.max(
-        0,
-        ...processTree(pid)
-          .slice(1)
-          .map((p) => readStatus(p)?.rss ?? 0),
-      ),
+    currentRss: () => Math.max(0, ...processTree(pid).map((p) => readStatus(p)?.rss ?? 0)),
     readyRss: 0,
     waitFor: (text, timeoutMs = 30_000) =>
       new Promise((resolve, reject) => {

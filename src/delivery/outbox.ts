@@ -47,7 +47,7 @@ const INSERT_DELIVERIES = `INSERT INTO deliveries
 SELECT u.id, u.tenant_id, u.event_id, u.endpoint_id, 'pending', 0, $5, $5, $5
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, tenant_id, event_id, endpoint_id)`;
 
-interface EndpointFilter {
+export interface EndpointFilter {
   id: string;
   tenant_id: string;
   event_types: string[] | null;
@@ -93,6 +93,47 @@ export async function enqueueEvents(
 
   const tenantIds = [...new Set(events.map((e) => e.tenantId))];
   const endpoints = await q<EndpointFilter>(MATCHING_ENDPOINTS, [tenantIds]);
+  const deliveries = await enqueueDeliveries(q, events, eventIds, endpoints, now);
+  return { eventIds, deliveries };
+}
+
+// The same rows as MATCHING_ENDPOINTS, for the tenants the given pushes were stored for: ingest sends it in
+// the same pipeline as (and after) its push INSERT, so it sees that statement's rows without waiting for them.
+const ENDPOINTS_FOR_PUSHES = `SELECT id, tenant_id, event_types, appids FROM webhook_endpoints
+WHERE tenant_id IN (SELECT tenant_id FROM pushes WHERE id = ANY($1::text[]) AND tenant_id IS NOT NULL)
+  AND enabled FOR KEY SHARE`;
+
+/** In the caller's transaction: enabled endpoints of the tenants of these (just inserted) pushes. */
+export function endpointsForPushes(q: Query, pushIds: readonly string[]): Promise<EndpointFilter[]> {
+  return q<EndpointFilter>(ENDPOINTS_FOR_PUSHES, [[...pushIds]]);
+}
+
+/**
+ * In the caller's transaction: wake workers when it commits (PostgreSQL delivers a NOTIFY at commit, and
+ * never for a transaction that rolls back), without a round trip of its own after the commit.
+ */
+export async function notifyOnCommit(q: Query): Promise<void> {
+  await q('SELECT pg_notify($1, $2)', [DELIVERIES_CHANNEL, '']);
+}
+
+/** After the commit of a transaction that used enqueueDeliveries: counts its events in `eventsCreated`. */
+export function countCreatedEvents(deps: Deps): void {
+  for (const [type, n] of uncounted) deps.metrics.eventsCreated.inc({ type }, n);
+  uncounted.clear();
+}
+
+/**
+ * The second half of enqueueEvents, for a caller that inserted the events itself (ids in `eventIds`, same
+ * order) and read the endpoints already: one pending delivery per matching endpoint. Returns how many.
+ */
+export async function enqueueDeliveries(
+  q: Query,
+  events: readonly NewEvent[],
+  eventIds: readonly string[],
+  endpoints: readonly EndpointFilter[],
+  now: Date,
+): Promise<number> {
+  const ms = now.getTime();
   const ids: string[] = [];
   const tenants: string[] = [];
   const eventRefs: string[] = [];
@@ -116,7 +157,7 @@ export async function enqueueEvents(
     if (ids.length > 0) await q(INSERT_DELIVERIES, [ids, tenants, eventRefs, endpointRefs, now]);
   }
   for (const e of events) uncounted.set(e.type, (uncounted.get(e.type) ?? 0) + 1);
-  return { eventIds, deliveries: ids.length };
+  return ids.length;
 }
 
 /**
@@ -125,8 +166,7 @@ export async function enqueueEvents(
  * `eventsCreated`, so the metric follows commits rather than attempts.
  */
 export function notifyDeliveries(deps: Deps): void {
-  for (const [type, n] of uncounted) deps.metrics.eventsCreated.inc({ type }, n);
-  uncounted.clear();
+  countCreatedEvents(deps);
   deps.db.notify(DELIVERIES_CHANNEL).catch((err: unknown) => {
     deps.log.warn({ err }, 'could not notify delivery workers');
   });

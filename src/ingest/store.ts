@@ -1,4 +1,11 @@
-import { enqueueEvents, type NewEvent, notifyDeliveries } from '../delivery/outbox.js';
+import {
+  countCreatedEvents,
+  endpointsForPushes,
+  enqueueDeliveries,
+  type NewEvent,
+  notifyDeliveries,
+  notifyOnCommit,
+} from '../delivery/outbox.js';
 import type { Deps } from '../deps.js';
 import { newId } from '../ids.js';
 import { type InboundAction, recordInboundActions } from '../messaging/conversations.js';
@@ -47,6 +54,13 @@ const INSERT_PUSHES = `WITH input AS (
 SELECT i.id, a.id IS NULL AS rejected, ins.id IS NOT NULL AS inserted, ins.tenant_id
 FROM input i LEFT JOIN accepted a ON a.id = i.id LEFT JOIN inserted ins ON ins.id = i.id`;
 
+// The event of each new push of a held appid: the push INSERT before it (same transaction) wrote the push with
+// its event id only then, so the join keeps exactly those; the tenant is the one that statement recorded.
+const INSERT_EVENTS_OF_PUSHES = `INSERT INTO events (id, tenant_id, appid, type, data, created_at)
+SELECT u.id, p.tenant_id, p.appid, u.type, u.data::jsonb, $5
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, push_id, type, data)
+JOIN pushes p ON p.id = u.push_id AND p.event_id = u.id`;
+
 interface Candidate {
   index: number;
   pushId: string;
@@ -88,8 +102,23 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
   });
 
   const outcomes: StoreOutcome[] = new Array(items.length);
+  const postgres = deps.db.kind === 'postgres';
   const created = await deps.db.transaction(async (q) => {
-    const rows = await q<InsertRow>(INSERT_PUSHES, pushColumns(candidates, now));
+    // The event INSERT and the endpoint read depend on the push INSERT only through the rows it wrote, so on
+    // PostgreSQL all three go out at once, pipelined in order on the transaction's connection: one round trip
+    // instead of three. PGlite runs one query at a time.
+    const pushIds = candidates.map((c) => c.pushId);
+    const insertPushes = () => q<InsertRow>(INSERT_PUSHES, pushColumns(candidates, now));
+    const insertEvents = () => q(INSERT_EVENTS_OF_PUSHES, eventColumns(candidates, now));
+    const readEndpoints = () => endpointsForPushes(q, pushIds);
+    let rows: InsertRow[];
+    let endpoints: Awaited<ReturnType<typeof endpointsForPushes>>;
+    if (postgres) [rows, , endpoints] = await Promise.all([insertPushes(), insertEvents(), readEndpoints()]);
+    else {
+      rows = await insertPushes();
+      await insertEvents();
+      endpoints = await readEndpoints();
+    }
     const byId = new Map(rows.map((r) => [r.id, r]));
     const events: NewEvent[] = [];
     const actions: InboundAction[] = [];
@@ -120,11 +149,13 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
         }
       }
     }
-    const enqueue = () => enqueueEvents(q, events, now);
+    if (events.length === 0) return 0;
+    const eventIds = events.map((e) => e.id as string);
+    const enqueue = () => enqueueDeliveries(q, events, eventIds, endpoints, now);
     const windows = () =>
       actions.length > 0 ? recordInboundActions(q, actions, deps.config.sendWindow) : Promise.resolve();
-    // PostgreSQL pipelines the two on the transaction's connection; PGlite runs one query at a time.
-    if (deps.db.kind === 'postgres') await Promise.all([enqueue(), windows()]);
+    // The NOTIFY rides in the transaction too (delivered at commit), instead of a round trip after it.
+    if (postgres) await Promise.all([enqueue(), windows(), notifyOnCommit(q)]);
     else {
       await enqueue();
       await windows();
@@ -137,8 +168,21 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
     const firstOutcome = outcomes[first.index] as StoreOutcome;
     outcomes[index] = firstOutcome.result === 'stored' ? { result: 'duplicate' } : firstOutcome;
   });
-  if (created > 0) notifyDeliveries(deps);
+  if (created > 0) {
+    if (postgres) countCreatedEvents(deps);
+    else notifyDeliveries(deps);
+  }
   return outcomes;
+}
+
+function eventColumns(candidates: Candidate[], now: Date): unknown[] {
+  return [
+    candidates.map((c) => c.eventId),
+    candidates.map((c) => c.pushId),
+    candidates.map((c) => c.item.push.eventType),
+    candidates.map((c) => JSON.stringify(c.item.push.data)),
+    now,
+  ];
 }
 
 function pushColumns(candidates: Candidate[], now: Date): unknown[] {

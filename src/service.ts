@@ -61,7 +61,12 @@ export function buildDeps(config: Config, opts: BuildDepsOptions): Deps {
 
 /** The background jobs of every capability; each module contributes its own. */
 export function createJobs(deps: Deps): BackgroundJob[] {
-  return [createDeliveryWorker(deps), createQueueStatsJob(deps), idempotencyPurgeJob(deps), ...createOnboardingJobs(deps)];
+  return [
+    createDeliveryWorker(deps),
+    createQueueStatsJob(deps),
+    idempotencyPurgeJob(deps),
+    ...createOnboardingJobs(deps),
+  ];
 }
 
 export interface RunningService {

@@ -5,6 +5,22 @@ import type { ApiEnv } from '../types.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+// randomBytes per request is a call into the CSPRNG (~6 µs under load) for 12 bytes; one call fills ids for
+// the next 256 requests. Request ids are correlation handles, not secrets.
+const ID_BYTES = 12;
+const POOL_IDS = 256;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+function newRequestId(): string {
+  if (poolAt >= pool.length) {
+    pool = randomBytes(ID_BYTES * POOL_IDS);
+    poolAt = 0;
+  }
+  const id = pool.toString('hex', poolAt, poolAt + ID_BYTES);
+  poolAt += ID_BYTES;
+  return `req_${id}`;
+}
+
 /**
  * Request id (an incoming `x-request-id` when it is sane, else a new one) on every response, a child logger per
  * request, and one access-log line with the route pattern (never the query: it may carry codes).
@@ -12,8 +28,7 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function requestContext(deps: Deps): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     const incoming = c.req.header('x-request-id');
-    const requestId =
-      incoming && SANE_REQUEST_ID.test(incoming) ? incoming : `req_${randomBytes(12).toString('hex')}`;
+    const requestId = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : newRequestId();
     const log = deps.log.child({ requestId });
     c.set('requestId', requestId);
     c.set('log', log);

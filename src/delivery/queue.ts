@@ -100,56 +100,102 @@ export interface AttemptOutcome {
 // The attempt row is a fact whatever happened to the lease (the request was made), so it is written even when
 // a stale worker's state change is refused; the endpoint's failing_since follows the same facts. A retry for an
 // endpoint disabled meanwhile becomes `failed` (the disable could not touch a row leased at the time).
-const RECORD = `WITH done AS (
-    UPDATE deliveries SET
-      status = CASE WHEN $3::text = 'pending' AND NOT (SELECT enabled FROM webhook_endpoints WHERE id = $14)
-        THEN 'failed' ELSE $3::text END,
-      next_attempt_at = CASE WHEN $3::text = 'pending' AND NOT (SELECT enabled FROM webhook_endpoints WHERE id = $14)
-        THEN NULL ELSE $4::timestamptz END,
-      lease_until = NULL, lease_token = NULL, updated_at = $5
-    WHERE id = $1 AND lease_token = $2
-    RETURNING id),
+// Many outcomes go in one statement (one commit), as arrays: per-attempt statements cost a commit each and
+// queued behind the pool. Within one batch an endpoint's health follows its latest success: no success means
+// the failing run goes on (or starts at its first failure); after the latest success, it starts again at the
+// first failure later than it, if any. `failing_since` is returned as it was before the batch.
+const RECORD = `WITH i AS (
+    SELECT u.delivery_id, u.token, u.status, u.next_attempt_at::timestamptz AS next_attempt_at,
+      u.now::timestamptz AS now, u.attempt_id, u.attempt::int AS attempt, u.at::timestamptz AS at,
+      u.status_code::int AS status_code, u.duration_ms::int AS duration_ms, u.error, u.response_body, u.health,
+      u.endpoint_id
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+      $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+      AS u(delivery_id, token, status, next_attempt_at, now, attempt_id, attempt, at, status_code, duration_ms,
+        error, response_body, health, endpoint_id)),
+  done AS (
+    UPDATE deliveries d SET
+      status = CASE WHEN i.status = 'pending' AND NOT COALESCE(w.enabled, true) THEN 'failed' ELSE i.status END,
+      next_attempt_at = CASE WHEN i.status = 'pending' AND NOT COALESCE(w.enabled, true)
+        THEN NULL ELSE i.next_attempt_at END,
+      lease_until = NULL, lease_token = NULL, updated_at = i.now
+    FROM i LEFT JOIN webhook_endpoints w ON w.id = i.endpoint_id
+    WHERE d.id = i.delivery_id AND d.lease_token = i.token
+    RETURNING d.id),
   att AS (
     INSERT INTO delivery_attempts (id, delivery_id, attempt, at, status_code, duration_ms, error, response_body)
-    SELECT $6, d.id, $7, $8, $9, $10, $11, $12 FROM deliveries d WHERE d.id = $1
+    SELECT i.attempt_id, d.id, i.attempt, i.at, i.status_code, i.duration_ms, i.error, i.response_body
+    FROM i JOIN deliveries d ON d.id = i.delivery_id
     RETURNING id),
-  ok AS (
-    UPDATE webhook_endpoints SET failing_since = NULL
-    WHERE $13::text = 'success' AND id = $14 AND failing_since IS NOT NULL
-    RETURNING id),
-  bad AS (
-    UPDATE webhook_endpoints SET failing_since = $8
-    WHERE $13::text = 'failure' AND id = $14 AND failing_since IS NULL
-    RETURNING id)
-SELECT (SELECT count(*) FROM done)::int AS applied,
-  (SELECT failing_since FROM webhook_endpoints WHERE id = $14 AND $13::text = 'failure') AS failing_since`;
+  last_ok AS (
+    SELECT endpoint_id, max(at) FILTER (WHERE health = 'success') AS at FROM i GROUP BY endpoint_id),
+  h AS (
+    SELECT i.endpoint_id, o.at AS last_ok,
+      min(i.at) FILTER (WHERE i.health = 'failure' AND (o.at IS NULL OR i.at > o.at)) AS bad_since
+    FROM i JOIN last_ok o ON o.endpoint_id = i.endpoint_id
+    GROUP BY i.endpoint_id, o.at),
+  health AS (
+    UPDATE webhook_endpoints w
+    SET failing_since = CASE WHEN h.last_ok IS NULL THEN COALESCE(w.failing_since, h.bad_since) ELSE h.bad_since END
+    FROM h
+    WHERE w.id = h.endpoint_id AND (h.last_ok IS NOT NULL OR h.bad_since IS NOT NULL)
+      AND w.failing_since IS DISTINCT FROM
+        (CASE WHEN h.last_ok IS NULL THEN COALESCE(w.failing_since, h.bad_since) ELSE h.bad_since END)
+    RETURNING w.id)
+SELECT i.attempt_id, EXISTS (SELECT 1 FROM done WHERE done.id = i.delivery_id) AS applied,
+  CASE WHEN i.health = 'failure' THEN w.failing_since END AS failing_since
+FROM i LEFT JOIN webhook_endpoints w ON w.id = i.endpoint_id`;
+
+export interface RecordedAttempt {
+  /** the delivery changed (the lease was still this worker's) */
+  applied: boolean;
+  /** for a failure, the start of the endpoint's failing run before this batch (null: this batch starts it) */
+  failingSince: Date | null;
+}
 
 /**
- * Writes the attempt row and moves the delivery on, if the lease is still this worker's. Returns whether the
- * delivery changed, and for a failure the start of the endpoint's failing run as it was before this attempt
- * (null when this attempt starts the run).
+ * Writes the attempt rows and moves each delivery on if its lease is still this worker's, in one statement.
+ * The results are in the order of `outcomes` (attempt ids must be distinct).
  */
-export async function recordAttempt(
+export async function recordAttempts(
   q: Query,
-  o: AttemptOutcome,
-): Promise<{ applied: boolean; failingSince: Date | null }> {
-  const [row] = await q<{ applied: number; failing_since: Date | null }>(RECORD, [
-    o.deliveryId,
-    o.token,
-    o.status,
-    o.nextAttemptAt,
-    o.now,
-    o.attemptId,
-    o.attempt,
-    o.at,
-    o.statusCode,
-    o.durationMs,
-    o.error,
-    o.responseBody,
-    o.health ?? 'none',
-    o.endpointId,
+  outcomes: readonly AttemptOutcome[],
+): Promise<RecordedAttempt[]> {
+  if (outcomes.length === 0) return [];
+  // every column travels as text[] (typed arrays with NULLs and Dates are serialized differently by the
+  // postgres.js and PGlite drivers; text is the same on both) and is cast back in the statement
+  const col = (f: (o: AttemptOutcome) => string | number | Date | null): (string | null)[] =>
+    outcomes.map((o) => {
+      const v = f(o);
+      return v === null ? null : v instanceof Date ? v.toISOString() : String(v);
+    });
+  const rows = await q<{ attempt_id: string; applied: boolean; failing_since: Date | null }>(RECORD, [
+    col((o) => o.deliveryId),
+    col((o) => o.token),
+    col((o) => o.status),
+    col((o) => o.nextAttemptAt),
+    col((o) => o.now),
+    col((o) => o.attemptId),
+    col((o) => o.attempt),
+    col((o) => o.at),
+    col((o) => o.statusCode),
+    col((o) => o.durationMs),
+    col((o) => o.error),
+    col((o) => o.responseBody),
+    col((o) => o.health ?? 'none'),
+    col((o) => o.endpointId),
   ]);
-  return { applied: (row?.applied ?? 0) > 0, failingSince: row?.failing_since ?? null };
+  const byId = new Map(rows.map((r) => [r.attempt_id, r]));
+  return outcomes.map((o) => {
+    const row = byId.get(o.attemptId);
+    return { applied: row?.applied === true, failingSince: row?.failing_since ?? null };
+  });
+}
+
+/** One outcome: recordAttempts of one. */
+export async function recordAttempt(q: Query, o: AttemptOutcome): Promise<RecordedAttempt> {
+  const [r] = await recordAttempts(q, [o]);
+  return r ?? { applied: false, failingSince: null };
 }
 
 // Pending deliveries of a disabled endpoint are failed rather than left waiting: left pending they would sit in

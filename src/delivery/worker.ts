@@ -4,7 +4,15 @@ import { newId } from '../ids.js';
 import { type BackgroundJob, intervalJob } from '../jobs.js';
 import { maxAttempts, nextAttemptDelay } from './backoff.js';
 import { DELIVERIES_CHANNEL, renderEvent } from './outbox.js';
-import { type ClaimedJob, claimDue, disableFailingEndpoint, queueStats, recordAttempt } from './queue.js';
+import {
+  type AttemptOutcome,
+  type ClaimedJob,
+  claimDue,
+  disableFailingEndpoint,
+  queueStats,
+  type RecordedAttempt,
+  recordAttempts,
+} from './queue.js';
 import { WebhookSender } from './sender.js';
 import { secretKey, signatureHeader } from './signing.js';
 import type { Resolver } from './url-policy.js';
@@ -27,6 +35,8 @@ export type DeliveryWorker = Omit<BackgroundJob, 'runOnce'> & {
 };
 
 const MAX_BATCH = 100;
+/** outcomes written by one statement at most */
+const MAX_RECORD_BATCH = 200;
 /** time a worker keeps a claimed job beyond the attempt's own timeout, for writing the outcome */
 const LEASE_MARGIN_MS = 5_000;
 
@@ -57,6 +67,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   const perEndpoint = new Map<string, number>();
   let stopped = true;
   let pumping: Promise<void> | undefined;
+  /** a pump loop is running (`pumping` is its promise, for stop() to wait on) */
+  let pumpActive = false;
   let pumpAgain = false;
   let moreDue = false;
   let poll: NodeJS.Timeout | undefined;
@@ -72,7 +84,45 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     return k;
   };
 
-  const process = async (job: ClaimedJob, token: string): Promise<void> => {
+  // Group commit of outcomes: an outcome is written at once if no write is under way, else with every other
+  // outcome that finished meanwhile, in the next statement. One commit per attempt was the bottleneck (each
+  // waits its turn for a pooled connection and an fdatasync).
+  let toRecord: {
+    outcome: AttemptOutcome;
+    done: (r: RecordedAttempt) => void;
+    fail: (e: unknown) => void;
+  }[] = [];
+  let recording = false;
+  const flushRecords = async (): Promise<void> => {
+    recording = true;
+    try {
+      while (toRecord.length > 0) {
+        const batch = toRecord.slice(0, MAX_RECORD_BATCH);
+        toRecord = toRecord.slice(batch.length);
+        try {
+          const results = await recordAttempts(
+            deps.db.query,
+            batch.map((b) => b.outcome),
+          );
+          batch.forEach((b, i) => {
+            b.done(results[i] ?? { applied: false, failingSince: null });
+          });
+        } catch (err) {
+          for (const b of batch) b.fail(err);
+        }
+      }
+    } finally {
+      recording = false;
+    }
+  };
+  const record = (outcome: AttemptOutcome): Promise<RecordedAttempt> =>
+    new Promise((done, fail) => {
+      toRecord.push({ outcome, done, fail });
+      if (!recording) void flushRecords();
+    });
+
+  /** `sent` is called once the endpoint has answered (or could not be reached): its slot is free again */
+  const process = async (job: ClaimedJob, token: string, sent: () => void): Promise<void> => {
     const log = deps.log.child({ deliveryId: job.id, attempt: job.attempt });
     const at = deps.clock.now();
     const base = {
@@ -86,7 +136,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     try {
       if (!job.enabled) {
         // disabled after this job was queued (or retried by hand): nothing is sent
-        await recordAttempt(deps.db.query, {
+        await record({
           ...base,
           statusCode: null,
           durationMs: 0,
@@ -124,6 +174,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         },
         body,
       );
+      sent();
       metrics.deliveryLatency.observe(result.durationMs / 1000);
       const now = deps.clock.now();
       const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
@@ -139,7 +190,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         );
       }
       const status = ok ? 'succeeded' : delay === null ? 'failed' : 'pending';
-      const outcome = await recordAttempt(deps.db.query, {
+      const outcome = await record({
         ...base,
         statusCode: result.statusCode,
         durationMs: result.durationMs,
@@ -186,74 +237,101 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     }
   };
 
-  // An endpoint that reached its cap is refilled once a quarter of its slots are free again (its backlog was
-  // left behind by the claim), rather than with one claim per finished attempt.
-  const refillStep = Math.max(1, perEndpointMax >> 2);
-  const capped = new Set<string>();
+  // Refilling as attempts end, not only when woken or polled. A claim is cut short either by its limit
+  // (`moreDue`: more rows are probably due) or by the per-endpoint cap (the endpoint goes into `backlogged`).
+  // Each finished attempt asks whether another claim is worth one statement now: enough free slots for a
+  // quarter batch while more is due, or a backlogged endpoint down to half its cap (smaller refills cost a
+  // claim statement for a handful of rows, and the claims, one at a time, became the bottleneck). The busy
+  // counts a claim is judged by are the ones it was given: attempts finishing while the claim runs do not
+  // hide that the cap cut it short.
+  const refillStep = Math.max(1, perEndpointMax >> 1);
+  const minClaim = Math.max(1, batchSize >> 2);
+  const backlogged = new Set<string>();
 
+  const worthClaiming = (): boolean => {
+    const free = concurrency - inFlight.size;
+    if (free <= 0) return false;
+    if (moreDue && (free >= minClaim || inFlight.size === 0)) return true;
+    if (free < refillStep) return false;
+    for (const endpoint of backlogged)
+      if ((perEndpoint.get(endpoint) ?? 0) <= perEndpointMax - refillStep) return true;
+    return false;
+  };
+
+  // The per-endpoint count is of requests to the endpoint: it drops as soon as the endpoint answered, while
+  // the outcome waits for its group commit (the job still holds a slot of `concurrency` until it is written).
   const launch = (job: ClaimedJob, token: string): Promise<void> => {
-    const n = (perEndpoint.get(job.endpoint_id) ?? 0) + 1;
-    perEndpoint.set(job.endpoint_id, n);
-    if (n >= perEndpointMax) capped.add(job.endpoint_id);
-    const p: Promise<void> = process(job, token).finally(() => {
-      inFlight.delete(p);
+    perEndpoint.set(job.endpoint_id, (perEndpoint.get(job.endpoint_id) ?? 0) + 1);
+    let answered = false;
+    const sent = (): void => {
+      if (answered) return;
+      answered = true;
       const left = (perEndpoint.get(job.endpoint_id) ?? 1) - 1;
       if (left === 0) perEndpoint.delete(job.endpoint_id);
       else perEndpoint.set(job.endpoint_id, left);
-      if (stopped) return;
-      if (capped.has(job.endpoint_id) && left <= perEndpointMax - refillStep) {
-        capped.delete(job.endpoint_id);
-        pump();
-      } else if (
-        moreDue &&
-        (concurrency - inFlight.size >= Math.max(1, batchSize >> 2) || inFlight.size === 0)
-      ) {
-        pump();
-      }
+    };
+    const p: Promise<void> = process(job, token, sent).finally(() => {
+      sent();
+      inFlight.delete(p);
+      // a claim under way re-checks worthClaiming() itself once it has launched its jobs
+      if (!stopped && !pumpActive && worthClaiming()) pump();
     });
     inFlight.add(p);
     return p;
   };
 
+
   const claimAndLaunch = async (limit: number): Promise<Promise<void>[]> => {
     const token = randomUUID();
     const now = deps.clock.now();
+    const busy = new Map(perEndpoint);
     const jobs = await claimDue(deps.db.query, {
       now,
       leaseUntil: new Date(now.getTime() + leaseMs),
       token,
       limit,
       perEndpointCap: perEndpointMax,
-      busy: perEndpoint,
+      busy,
     });
     moreDue = jobs.length === limit;
+    const got = new Map<string, number>();
+    for (const job of jobs) got.set(job.endpoint_id, (got.get(job.endpoint_id) ?? 0) + 1);
+    for (const endpoint of new Set([...backlogged, ...got.keys()])) {
+      // at the cap as far as this claim knew: it may have left rows behind (kept until a claim with room
+      // for the endpoint takes fewer than it could)
+      if ((busy.get(endpoint) ?? 0) + (got.get(endpoint) ?? 0) >= perEndpointMax) backlogged.add(endpoint);
+      else backlogged.delete(endpoint);
+    }
     return jobs.map((job) => launch(job, token));
   };
 
+  // `pump` claims at once (NOTIFY, poll, start), then keeps claiming while worthClaiming() says so.
   const pump = (): void => {
     if (stopped) return;
-    if (pumping) {
+    if (pumpActive) {
       pumpAgain = true;
       return;
     }
+    pumpActive = true;
     pumping = (async () => {
-      do {
-        pumpAgain = false;
-        try {
-          while (!stopped) {
-            const free = concurrency - inFlight.size;
-            if (free <= 0) break;
-            const limit = Math.min(free, batchSize);
-            const launched = await claimAndLaunch(limit);
-            if (launched.length < limit) break;
+      try {
+        do {
+          pumpAgain = false;
+          try {
+            while (!stopped) {
+              const free = concurrency - inFlight.size;
+              if (free <= 0) break;
+              await claimAndLaunch(Math.min(free, batchSize));
+              if (!worthClaiming()) break;
+            }
+          } catch (err) {
+            deps.log.error({ err }, 'claiming deliveries failed; polling tries again');
           }
-        } catch (err) {
-          deps.log.error({ err }, 'claiming deliveries failed; polling tries again');
-        }
-      } while (pumpAgain && !stopped);
-    })().finally(() => {
-      pumping = undefined;
-    });
+        } while (pumpAgain && !stopped);
+      } finally {
+        pumpActive = false;
+      }
+    })();
   };
 
   return {

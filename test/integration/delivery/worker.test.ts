@@ -430,6 +430,52 @@ describe('delivery worker', () => {
     }
   });
 
+  it('drains a backlog for one endpoint past its cap without NOTIFY or the poll, recording every attempt', async () => {
+    const t = await tenant();
+    await endpoint(t, '/backlog');
+    // eight slots, four per endpoint: 40 queued need many refills beyond the claim made at start
+    const n = 40;
+    const { eventIds } = await h.deps.db.transaction((q) =>
+      enqueueEvents(
+        q,
+        Array.from({ length: n }, (_, i) => ({
+          tenantId: t.tenantId,
+          appid: 'wxapp1',
+          type: 'message.received' as const,
+          data: { openid: `o${i}` },
+        })),
+        clock.now(),
+      ),
+    );
+    const live = createDeliveryWorker(
+      { ...h.deps, config: { ...h.deps.config, deliveryConcurrency: 8 } },
+      { pollIntervalMs: 3_600_000 },
+    );
+    live.start();
+    try {
+      // no notifyDeliveries(): after the first claim only finished attempts can bring the rest
+      await receiver.waitForCount(n, '/backlog', 5_000);
+      await waitUntil(async () => {
+        const [row] = await h.deps.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM deliveries WHERE event_id = ANY($1::text[]) AND status = 'succeeded'`,
+          [eventIds],
+        );
+        return row?.n === n;
+      }, 5_000);
+    } finally {
+      await live.stop(Date.now() + 2_000);
+    }
+    expect(new Set(receiver.requests('/backlog').map((r) => r.headers['webhook-id']))).toEqual(
+      new Set(eventIds),
+    );
+    const [attempts] = await h.deps.db.query<{ n: number; ok: number }>(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE a.status_code = 200)::int AS ok
+       FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = ANY($1::text[])`,
+      [eventIds],
+    );
+    expect(attempts).toEqual({ n, ok: n });
+  });
+
   it('gives a job whose worker died to another worker once the lease expires', async () => {
     const t = await tenant();
     await endpoint(t, '/crash');

@@ -280,7 +280,6 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     return p;
   };
 
-
   const claimAndLaunch = async (limit: number): Promise<Promise<void>[]> => {
     const token = randomUUID();
     const now = deps.clock.now();

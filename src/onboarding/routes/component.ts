@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { ApiApp, ApiEnv } from '../../api/types.js';
 import { isDatabaseUnavailable } from '../../db/errors.js';
 import type { Deps } from '../../deps.js';
-import { EnvelopeError, parseEnvelope, parseInnerPayload } from '../../wechat/envelope.js';
+import { openPush, PushRejectedError } from '../../wechat/push.js';
 import { processStoredEvent, storeComponentEvent } from '../component-events.js';
 
 // 授权事件接收URL (wechat-protocol.md §1.7, §2). WeChat reads nothing but `200 success`; the failure answers
@@ -18,42 +18,21 @@ function plain(c: Context<ApiEnv>, text: string, status: 200 | 400 | 401 | 413 |
 export function registerComponentEventRoute(app: ApiApp, deps: Deps): void {
   app.post('/wechat/component', async (c) => {
     const log = c.get('log');
-    const timestamp = c.req.query('timestamp') ?? '';
-    const nonce = c.req.query('nonce') ?? '';
-    const msgSignature = c.req.query('msg_signature') ?? '';
+    const timestamp = c.req.query('timestamp');
+    const nonce = c.req.query('nonce');
+    const msgSignature = c.req.query('msg_signature');
     const ip = c.req.header('x-forwarded-for') ?? null;
     const meta = { path: '/wechat/component', timestamp, nonce, ip };
 
-    let envelope: ReturnType<typeof parseEnvelope>;
+    let opened: ReturnType<typeof openPush>;
     try {
-      envelope = parseEnvelope(await c.req.text());
+      opened = openPush(deps.crypto, await c.req.text(), { msgSignature, timestamp, nonce });
     } catch (err) {
-      if (!(err instanceof EnvelopeError)) throw err;
-      log.warn({ ...meta, reason: err.reason }, 'component event rejected');
-      if (err.reason === 'too_large') return plain(c, 'too_large', 413);
-      if (err.reason === 'missing_encrypt') return plain(c, 'unauthorized', 401);
-      return plain(c, 'malformed', 400);
+      if (!(err instanceof PushRejectedError)) throw err;
+      log.warn({ ...meta, result: err.result, reason: err.message }, 'component event rejected');
+      return plain(c, err.result, err.status);
     }
-    // Verify before decrypting: an unsigned body never reaches the cipher.
-    if (!msgSignature || !timestamp || !nonce) return plain(c, 'unauthorized', 401);
-    if (!deps.crypto.verifyMsgSignature(msgSignature, timestamp, nonce, envelope.encrypt)) {
-      log.warn({ ...meta, reason: 'signature' }, 'component event rejected');
-      return plain(c, 'unauthorized', 401);
-    }
-    let plaintext: string;
-    try {
-      plaintext = deps.crypto.decrypt(envelope.encrypt).message;
-    } catch {
-      log.warn({ ...meta, reason: 'decrypt' }, 'component event rejected');
-      return plain(c, 'unauthorized', 401);
-    }
-    let payload: Record<string, string>;
-    try {
-      payload = parseInnerPayload(plaintext, 'xml');
-    } catch {
-      log.warn({ ...meta, reason: 'inner_malformed' }, 'component event rejected');
-      return plain(c, 'malformed', 400);
-    }
+    const { fields: payload, plaintext } = opened;
 
     let stored: Awaited<ReturnType<typeof storeComponentEvent>>;
     try {

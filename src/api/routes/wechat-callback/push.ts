@@ -3,8 +3,8 @@ import { isDatabaseUnavailable } from '../../../db/errors.js';
 import type { Deps } from '../../../deps.js';
 import { classifyPush, InvalidPushError } from '../../../ingest/classify.js';
 import { ingestorFor } from '../../../ingest/ingestor.js';
-import { openPush, PushRejectedError } from '../../../ingest/open-push.js';
 import { handleReleaseTestPush, isReleaseTestAccount } from '../../../onboarding/release-check.js';
+import { openPush, PushRejectedError } from '../../../wechat/push.js';
 import type { ApiApp, ApiEnv } from '../../types.js';
 import { remoteIp } from './remote-ip.js';
 

@@ -1,14 +1,15 @@
-import type { WeChatCrypto } from '../wechat/crypto.js';
+import type { WeChatCrypto } from './crypto.js';
 import {
   type Envelope,
   EnvelopeError,
   type EnvelopeFormat,
   parseEnvelope,
   parseInnerPayload,
-} from '../wechat/envelope.js';
+} from './envelope.js';
 
-// Steps 1–4 of wechat-protocol.md §1.7, in that order: nothing is decrypted before the signature verifies,
-// and nothing here touches the database, so a rejected push leaves no trace but a log line.
+// Steps 1–4 of wechat-protocol.md §1.7, in that order, for both push endpoints (component events and
+// authorizer pushes): nothing is decrypted before the signature verifies, and nothing here touches the
+// database, so a rejected push leaves no trace but a log line.
 
 export type PushRejection = 'too_large' | 'bad_request' | 'rejected_signature';
 
@@ -34,6 +35,8 @@ export interface OpenedPush {
   envelope: Envelope;
   /** the decrypted payload, every field a string */
   fields: Record<string, string>;
+  /** the decrypted text itself (dedupe of component events hashes it) */
+  plaintext: string;
 }
 
 const rejectSignature = (message: string) => new PushRejectedError('rejected_signature', 401, message);
@@ -64,7 +67,12 @@ export function openPush(crypto: WeChatCrypto, body: string, query: PushQuery): 
     throw rejectSignature('Encrypt does not decrypt for this platform');
   }
   try {
-    return { format: envelope.format, envelope, fields: parseInnerPayload(plaintext, envelope.format) };
+    return {
+      format: envelope.format,
+      envelope,
+      plaintext,
+      fields: parseInnerPayload(plaintext, envelope.format),
+    };
   } catch (err) {
     if (!(err instanceof EnvelopeError)) throw err;
     throw badRequest(`payload ${err.reason}`);

@@ -6,7 +6,7 @@ import { WeChatApiError, WeChatUnavailableError } from '../wechat/errors.js';
 import { applyWeChatRefusal, giveBackAllowance, takeAllowanceRefusal } from './allowance.js';
 import { openSend } from './gate.js';
 import { type MessageType, messageContent, type SendMessageInput, toWeChatBody } from './message-body.js';
-import { type OutboundRecord, recordFailed, recordSent } from './outbound.js';
+import { type OutboundRecord, recordFailed, recordSentBatched } from './outbound.js';
 import { certainlyNotDelivered, wechatFailure } from './wechat-failure.js';
 
 export interface SentMessage {
@@ -75,7 +75,7 @@ export async function sendMessage(
     throw problem;
   }
   const sentAt = deps.clock.now();
-  await recordSent(q, record, sentAt, { decrement: !enforce });
+  await recordSentBatched(deps, record, sentAt, { decrement: !enforce });
   deps.metrics.messagesSent.inc({ type: input.type, outcome: 'sent' });
   return {
     id: record.id,

@@ -5,7 +5,7 @@ import { TOKEN_ERRCODES, WeChatApiError } from '../wechat/errors.js';
 import { changeEvent, emit, unauthorizedEvent } from './authorizer-events.js';
 import { AUTHORIZER_COLUMNS, type AuthorizerRow } from './authorizers.js';
 import { withComponentToken } from './component-token.js';
-import { type CachedToken, type FreshToken, TokenSlot } from './token-slot.js';
+import { type CachedToken, type FreshToken, insideMargin, requestMarginMs, TokenSlot } from './token-slot.js';
 
 // Authorizer access tokens (wechat-protocol.md §3.4, §3.9): cached encrypted in `authorizers`, refreshed with
 // the refresh token single-flight across instances; the refresh token WeChat returns is always stored.
@@ -82,6 +82,7 @@ export async function markRevoked(deps: Deps, appid: string): Promise<boolean> {
     );
     return rows[0] ? emit(q, unauthorizedEvent(rows[0].tenant_id, appid, 'revoked'), now) : -1;
   });
+  forgetToken(deps, appid);
   if (emitted > 0) notifyDeliveries(deps);
   return emitted >= 0;
 }
@@ -164,19 +165,60 @@ export function getAuthorizerToken(
  * it expires that token only if it is still the current one (compare on token_version), refreshes
  * (single-flight), and retries call ONCE. A second failure is thrown, never looped.
  */
+/*
+ * The decrypted authorizer token of this process, per appid, with its token_version and expiry: a send skips
+ * the row read and the AES-GCM decrypt while it is outside the request margin. One map per deps (each test
+ * app has its own). A token rejected by WeChat is dropped before the compare-and-expire, so it is never used
+ * again here; a refresh by another instance shows up as 40001, which drops it and refreshes once.
+ */
+const tokenCaches = new WeakMap<Deps, Map<string, CachedToken>>();
+
+function tokenCache(deps: Deps): Map<string, CachedToken> {
+  let cache = tokenCaches.get(deps);
+  if (!cache) {
+    cache = new Map();
+    tokenCaches.set(deps, cache);
+  }
+  return cache;
+}
+
+async function currentToken(deps: Deps, appid: string): Promise<CachedToken> {
+  const cache = tokenCache(deps);
+  const cached = cache.get(appid);
+  if (cached && !insideMargin(cached, deps.clock.now(), requestMarginMs)) return cached;
+  const fresh = await getAuthorizerToken(deps, appid);
+  const latest = cache.get(appid);
+  if (!latest || latest.version <= fresh.version) cache.set(appid, fresh);
+  return fresh;
+}
+
+/** Drops appid's cached token when it is the given version (or any version when omitted). */
+function forgetToken(deps: Deps, appid: string, version?: number): void {
+  const cache = tokenCache(deps);
+  const cached = cache.get(appid);
+  if (cached && (version === undefined || cached.version === version)) cache.delete(appid);
+}
+
+/**
+ * Gets a valid authorizer access token for appid (refreshing single-flight across instances when missing or
+ * inside its margin), runs call(token); on WeChatApiError whose errcode is in TOKEN_ERRCODES (40001/40014/42001)
+ * it expires that token only if it is still the current one (compare on token_version), refreshes
+ * (single-flight), and retries call ONCE. A second failure is thrown, never looped.
+ */
 export async function withAuthorizerToken<T>(
   deps: Deps,
   appid: string,
   call: (accessToken: string) => Promise<T>,
 ): Promise<T> {
-  const first = await getAuthorizerToken(deps, appid);
+  const first = await currentToken(deps, appid);
   try {
     return await call(first.token);
   } catch (err) {
     if (!(err instanceof WeChatApiError && TOKEN_ERRCODES.has(err.errcode))) throw err;
     deps.log.warn({ appid, errcode: err.errcode, kind: 'authorizer' }, 'token rejected; refreshing once');
+    forgetToken(deps, appid, first.version);
     await authorizerSlot(deps, appid).expire(first.version);
-    const second = await getAuthorizerToken(deps, appid);
+    const second = await currentToken(deps, appid);
     return call(second.token);
   }
 }

@@ -11,6 +11,7 @@ import { closeIngest } from './ingest/ingestor.js';
 import type { BackgroundJob } from './jobs.js';
 import { createLogger, type Logger } from './log.js';
 import { idempotencyPurgeJob } from './messaging/idempotency.js';
+import { closeRecorder } from './messaging/outbound.js';
 import { createMetrics } from './metrics.js';
 import { createOnboardingJobs } from './onboarding/jobs.js';
 import { deriveKey, SecretBox } from './secrets.js';
@@ -123,7 +124,7 @@ export async function startService(
         Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]),
         ...jobs.map((j) => j.stop(deadline)),
       ]);
-      await closeIngest(deps);
+      await Promise.all([closeIngest(deps), closeRecorder(deps)]);
       await deps.wechat.close();
       await db.close();
       log.info('kefu-relay stopped');

@@ -60,6 +60,19 @@ export const problems = {
   503: problem('WeChat or the database unavailable'),
 } as const;
 
+/** What a route that calls WeChat for a tenant can answer besides its success (the reply API's verbs). */
+export const wechatCallProblems = {
+  401: problems[401],
+  403: problems[403],
+  404: problems[404],
+  409: problems[409],
+  413: problems[413],
+  422: problems[422],
+  429: problems[429],
+  502: problems[502],
+  503: problems[503],
+} as const;
+
 export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({
   required: true,
   content: { 'application/json': { schema } },

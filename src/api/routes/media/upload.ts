@@ -3,7 +3,7 @@ import type { Deps } from '../../../deps.js';
 import { AppError } from '../../../errors.js';
 import { uploadImage } from '../../../messaging/media.js';
 import type { ApiApp } from '../../types.js';
-import { jsonResponse, problems } from '../../validation.js';
+import { jsonResponse, wechatCallProblems } from '../../validation.js';
 import {
   AppidParam,
   IdempotencyHeader,
@@ -44,15 +44,7 @@ const route = createRoute({
   },
   responses: {
     201: jsonResponse(MediaSchema, 'WeChat stored the image'),
-    401: problems[401],
-    403: problems[403],
-    404: problems[404],
-    409: problems[409],
-    413: problems[413],
-    422: problems[422],
-    429: problems[429],
-    502: problems[502],
-    503: problems[503],
+    ...wechatCallProblems,
   },
 });
 

@@ -3,7 +3,7 @@ import type { Deps } from '../../../deps.js';
 import { SendMessageSchema } from '../../../messaging/message-body.js';
 import { sendMessage } from '../../../messaging/send.js';
 import type { ApiApp } from '../../types.js';
-import { jsonBody, jsonResponse, problems } from '../../validation.js';
+import { jsonBody, jsonResponse, wechatCallProblems } from '../../validation.js';
 import { AppidParam, IdempotencyHeader, respondOnce, security, tags, tenantContext } from './shared.js';
 
 export const SentMessageSchema = z
@@ -29,15 +29,7 @@ const route = createRoute({
   request: { params: AppidParam, headers: IdempotencyHeader, body: jsonBody(SendMessageSchema) },
   responses: {
     201: jsonResponse(SentMessageSchema, 'WeChat accepted the message'),
-    401: problems[401],
-    403: problems[403],
-    404: problems[404],
-    409: problems[409],
-    413: problems[413],
-    422: problems[422],
-    429: problems[429],
-    502: problems[502],
-    503: problems[503],
+    ...wechatCallProblems,
   },
 });
 

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Deps } from '../../../deps.js';
 import { setTyping } from '../../../messaging/typing.js';
 import type { ApiApp } from '../../types.js';
-import { fields, jsonBody, problems } from '../../validation.js';
+import { fields, jsonBody, wechatCallProblems } from '../../validation.js';
 import {
   AppidParam,
   IdempotencyHeader,
@@ -25,14 +25,7 @@ const route = createRoute({
   request: { params: AppidParam, headers: IdempotencyHeader, body: jsonBody(TypingSchema) },
   responses: {
     204: { description: 'WeChat accepted the command' },
-    401: problems[401],
-    403: problems[403],
-    404: problems[404],
-    409: problems[409],
-    422: problems[422],
-    429: problems[429],
-    502: problems[502],
-    503: problems[503],
+    ...wechatCallProblems,
   },
 });
 

@@ -97,36 +97,14 @@ export async function enqueueEvents(
   return { eventIds, deliveries };
 }
 
-// The same rows as MATCHING_ENDPOINTS, for the tenants the given pushes were stored for: ingest sends it in
-// the same pipeline as (and after) its push INSERT, so it sees that statement's rows without waiting for them.
-const ENDPOINTS_FOR_PUSHES = `SELECT id, tenant_id, event_types, appids FROM webhook_endpoints
-WHERE tenant_id IN (SELECT tenant_id FROM pushes WHERE id = ANY($1::text[]) AND tenant_id IS NOT NULL)
-  AND enabled FOR KEY SHARE`;
-
-/** In the caller's transaction: enabled endpoints of the tenants of these (just inserted) pushes. */
-export function endpointsForPushes(q: Query, pushIds: readonly string[]): Promise<EndpointFilter[]> {
-  return q<EndpointFilter>(ENDPOINTS_FOR_PUSHES, [[...pushIds]]);
-}
-
-/**
- * In the caller's transaction: wake workers when it commits (PostgreSQL delivers a NOTIFY at commit, and
- * never for a transaction that rolls back), without a round trip of its own after the commit.
- */
-export async function notifyOnCommit(q: Query): Promise<void> {
-  await q('SELECT pg_notify($1, $2)', [DELIVERIES_CHANNEL, '']);
-}
-
 /** After the commit of a transaction that used enqueueDeliveries: counts its events in `eventsCreated`. */
-export function countCreatedEvents(deps: Deps): void {
+function countCreatedEvents(deps: Deps): void {
   for (const [type, n] of uncounted) deps.metrics.eventsCreated.inc({ type }, n);
   uncounted.clear();
 }
 
-/**
- * The second half of enqueueEvents, for a caller that inserted the events itself (ids in `eventIds`, same
- * order) and read the endpoints already: one pending delivery per matching endpoint. Returns how many.
- */
-export async function enqueueDeliveries(
+/** The second half of enqueueEvents: one pending delivery per matching endpoint. Returns how many. */
+async function enqueueDeliveries(
   q: Query,
   events: readonly NewEvent[],
   eventIds: readonly string[],

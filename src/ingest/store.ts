@@ -1,14 +1,8 @@
-import {
-  countCreatedEvents,
-  endpointsForPushes,
-  enqueueDeliveries,
-  type NewEvent,
-  notifyDeliveries,
-  notifyOnCommit,
-} from '../delivery/outbox.js';
+import { DELIVERIES_CHANNEL, type EventType } from '../delivery/outbox.js';
 import type { Deps } from '../deps.js';
 import { newId } from '../ids.js';
-import { type InboundAction, recordInboundActions } from '../messaging/conversations.js';
+import { roundsByUser, upsertWindowsSql, windowUser } from '../messaging/conversations.js';
+import { limitFor } from '../messaging/window.js';
 import type { ClassifiedPush } from './classify.js';
 
 export interface PushToStore {
@@ -26,18 +20,26 @@ export type StoreOutcome =
   | { result: 'rejected_recipient' };
 
 /*
- * One statement reads who holds each appid (now: the holder at arrival decides, http-api.md §2), drops the
- * pushes whose ToUserName is not that appid's user_name, and inserts the rest once, each with its event id
- * when the appid is held: every round trip saved shortens every push's acknowledgement. unnest keeps one
- * prepared statement whatever the batch size; ORDER BY takes the unique-index locks in one order, so two
- * batches racing on the same keys (a WeChat retry meeting its original) wait instead of deadlocking.
+ * A whole batch is one statement, so one round trip and one implicit transaction (one commit) store it: every
+ * round trip saved shortens every push's acknowledgement. It reads who holds each appid (now: the holder at
+ * arrival decides, http-api.md §2), drops the pushes whose ToUserName is not that appid's user_name, inserts
+ * the rest once, and for each new push of a held appid (release-test accounts excepted) its event, one pending
+ * delivery per enabled endpoint of the tenant whose filters match (the outbox: an event never without its
+ * deliveries), and the send-window update; the NOTIFY that wakes the workers is sent at commit, and only when
+ * there are deliveries. The CTEs read each other's RETURNING rows only, never a table another one writes (one
+ * snapshot for all). unnest keeps one prepared statement whatever the batch size; ORDER BY takes the
+ * unique-index locks in one order, so two batches racing on the same keys (a WeChat retry meeting its
+ * original) wait instead of deadlocking. A delivery id is the event's time part and a digest of (event,
+ * endpoint): unique, and sorted by creation like the ids newId makes.
  */
-const INSERT_PUSHES = `WITH input AS (
+const STORE_PUSHES = `WITH input AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::text[], $9::int[], $10::text[], $11::text[], $12::text[])
-    AS u(id, appid, dedupe_key, to_user_name, openid, msg_type, event, msg_id, create_time, raw, event_id, release_test)
+    $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int[],
+    $16::float8[], $17::float8[])
+    AS u(id, appid, dedupe_key, to_user_name, openid, msg_type, event, msg_id, create_time, raw, event_id,
+      release_test, event_type, data, n, t, d)
 ), holders AS (
-  SELECT appid, tenant_id, user_name, status FROM authorizers WHERE appid = ANY($13::text[])
+  SELECT appid, tenant_id, user_name, status FROM authorizers WHERE appid IN (SELECT appid FROM input)
 ), accepted AS (
   SELECT i.*, CASE WHEN h.status = 'authorized' AND i.release_test = 'no' THEN h.tenant_id END AS holder
   FROM input i LEFT JOIN holders h ON h.appid = i.appid
@@ -46,20 +48,38 @@ const INSERT_PUSHES = `WITH input AS (
   INSERT INTO pushes (id, appid, dedupe_key, tenant_id, to_user_name, openid, msg_type, event, msg_id,
     create_time, raw, event_id, received_at)
   SELECT id, appid, dedupe_key, holder, to_user_name, openid, msg_type, event, msg_id, create_time, raw::jsonb,
-    CASE WHEN holder IS NOT NULL THEN event_id END, $14
+    CASE WHEN holder IS NOT NULL THEN event_id END, $18
   FROM accepted ORDER BY appid, dedupe_key
   ON CONFLICT (appid, dedupe_key) DO NOTHING
   RETURNING id, tenant_id
+), held AS (
+  SELECT i.*, ins.tenant_id FROM inserted ins JOIN input i ON i.id = ins.id WHERE ins.tenant_id IS NOT NULL
+), new_events AS (
+  INSERT INTO events (id, tenant_id, appid, type, data, created_at)
+  SELECT event_id, tenant_id, appid, event_type, data::jsonb, $18 FROM held
+  RETURNING id, tenant_id, appid, type
+), endpoints AS (
+  SELECT id, tenant_id, event_types, appids FROM webhook_endpoints
+  WHERE tenant_id IN (SELECT tenant_id FROM held) AND enabled FOR KEY SHARE
+), new_deliveries AS (
+  INSERT INTO deliveries
+    (id, tenant_id, event_id, endpoint_id, status, attempt_count, next_attempt_at, created_at, updated_at)
+  SELECT 'dlv_' || substr(e.id, 5, 10) || upper(substr(md5(e.id || ep.id), 1, 16)), e.tenant_id, e.id, ep.id,
+    'pending', 0, $18, $18, $18
+  FROM new_events e JOIN endpoints ep ON ep.tenant_id = e.tenant_id
+    AND (ep.event_types IS NULL OR e.type = ANY(ep.event_types))
+    AND (ep.appids IS NULL OR e.appid = ANY(ep.appids))
+  RETURNING 1
+), windows AS (
+  SELECT appid, openid, n, t, d, $18::timestamptz AS received_at FROM held WHERE n IS NOT NULL
+), window_updates AS (
+  ${upsertWindowsSql('windows')}
+), wake AS (
+  SELECT pg_notify($19, '') FROM (SELECT 1 FROM new_deliveries LIMIT 1) d
 )
-SELECT i.id, a.id IS NULL AS rejected, ins.id IS NOT NULL AS inserted, ins.tenant_id
+SELECT i.id, a.id IS NULL AS rejected, ins.id IS NOT NULL AS inserted, ins.tenant_id,
+  (SELECT count(*) FROM wake)::int AS woken
 FROM input i LEFT JOIN accepted a ON a.id = i.id LEFT JOIN inserted ins ON ins.id = i.id`;
-
-// The event of each new push of a held appid: the push INSERT before it (same transaction) wrote the push with
-// its event id only then, so the join keeps exactly those; the tenant is the one that statement recorded.
-const INSERT_EVENTS_OF_PUSHES = `INSERT INTO events (id, tenant_id, appid, type, data, created_at)
-SELECT u.id, p.tenant_id, p.appid, u.type, u.data::jsonb, $5
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, push_id, type, data)
-JOIN pushes p ON p.id = u.push_id AND p.event_id = u.id`;
 
 interface Candidate {
   index: number;
@@ -68,7 +88,7 @@ interface Candidate {
   item: PushToStore;
 }
 
-interface InsertRow {
+interface StoredRow {
   id: string;
   rejected: boolean;
   inserted: boolean;
@@ -76,10 +96,11 @@ interface InsertRow {
 }
 
 /**
- * One transaction for a whole batch: each push stored once (a duplicate of a stored push, or of another push in
- * the batch, adds nothing), and for each new push of an appid a tenant holds at this moment its event, the
- * deliveries of that event (outbox) and the send-window update. Returns one outcome per item, in order; throws
- * (and stores nothing) when the transaction fails.
+ * Stores a batch: each push once (a duplicate of a stored push, or of another push in the batch, adds
+ * nothing), and for each new push of an appid a tenant holds at this moment its event, its deliveries and the
+ * send-window update. One statement per round of roundsByUser (one, unless a user has two pushes in the batch),
+ * each committed on its own. Returns one outcome per item, in order; throws when a statement fails (the rounds
+ * before it stay stored; the caller retries push by push, and stored ones come back as duplicates).
  */
 export async function storePushes(deps: Deps, items: readonly PushToStore[]): Promise<StoreOutcome[]> {
   const now = deps.clock.now();
@@ -102,93 +123,46 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
   });
 
   const outcomes: StoreOutcome[] = new Array(items.length);
-  const postgres = deps.db.kind === 'postgres';
-  const created = await deps.db.transaction(async (q) => {
-    // The event INSERT and the endpoint read depend on the push INSERT only through the rows it wrote, so on
-    // PostgreSQL all three go out at once, pipelined in order on the transaction's connection: one round trip
-    // instead of three. PGlite runs one query at a time.
-    const pushIds = candidates.map((c) => c.pushId);
-    const insertPushes = () => q<InsertRow>(INSERT_PUSHES, pushColumns(candidates, now));
-    const insertEvents = () => q(INSERT_EVENTS_OF_PUSHES, eventColumns(candidates, now));
-    const readEndpoints = () => endpointsForPushes(q, pushIds);
-    let rows: InsertRow[];
-    let endpoints: Awaited<ReturnType<typeof endpointsForPushes>>;
-    if (postgres) [rows, , endpoints] = await Promise.all([insertPushes(), insertEvents(), readEndpoints()]);
-    else {
-      rows = await insertPushes();
-      await insertEvents();
-      endpoints = await readEndpoints();
-    }
+  const created = new Map<EventType, number>();
+  const rounds = roundsByUser(candidates, (c) =>
+    c.item.push.windowAction === null ? null : windowUser(c.item.appid, c.item.push.openid),
+  );
+  for (const round of rounds) {
+    const rows = await deps.db.query<StoredRow>(STORE_PUSHES, [
+      ...pushColumns(deps, round),
+      now,
+      DELIVERIES_CHANNEL,
+    ]);
     const byId = new Map(rows.map((r) => [r.id, r]));
-    const events: NewEvent[] = [];
-    const actions: InboundAction[] = [];
-    for (const c of candidates) {
-      const row = byId.get(c.pushId) as InsertRow;
+    for (const c of round) {
+      const row = byId.get(c.pushId) as StoredRow;
       if (row.rejected) outcomes[c.index] = { result: 'rejected_recipient' };
       else if (!row.inserted) outcomes[c.index] = { result: 'duplicate' };
       else if (row.tenant_id === null)
         outcomes[c.index] = { result: 'stored', pushId: c.pushId, eventId: null };
       else {
-        const { push } = c.item;
         outcomes[c.index] = { result: 'stored', pushId: c.pushId, eventId: c.eventId };
-        events.push({
-          id: c.eventId,
-          tenantId: row.tenant_id,
-          appid: c.item.appid,
-          type: push.eventType,
-          data: push.data,
-        });
-        if (push.windowAction !== null) {
-          actions.push({
-            appid: c.item.appid,
-            openid: push.openid,
-            action: push.windowAction,
-            createTime: push.createTime,
-            receivedAt: now,
-          });
-        }
+        const type = c.item.push.eventType;
+        created.set(type, (created.get(type) ?? 0) + 1);
       }
     }
-    if (events.length === 0) return 0;
-    const eventIds = events.map((e) => e.id as string);
-    const enqueue = () => enqueueDeliveries(q, events, eventIds, endpoints, now);
-    const windows = () =>
-      actions.length > 0 ? recordInboundActions(q, actions, deps.config.sendWindow) : Promise.resolve();
-    // The NOTIFY rides in the transaction too (delivered at commit), instead of a round trip after it.
-    if (postgres) await Promise.all([enqueue(), windows(), notifyOnCommit(q)]);
-    else {
-      await enqueue();
-      await windows();
-    }
-    return events.length;
-  });
+  }
   items.forEach((_, index) => {
     const first = sameAs[index];
     if (!first) return;
     const firstOutcome = outcomes[first.index] as StoreOutcome;
     outcomes[index] = firstOutcome.result === 'stored' ? { result: 'duplicate' } : firstOutcome;
   });
-  if (created > 0) {
-    if (postgres) countCreatedEvents(deps);
-    else notifyDeliveries(deps);
-  }
+  for (const [type, n] of created) deps.metrics.eventsCreated.inc({ type }, n);
   return outcomes;
 }
 
-function eventColumns(candidates: Candidate[], now: Date): unknown[] {
-  return [
-    candidates.map((c) => c.eventId),
-    candidates.map((c) => c.pushId),
-    candidates.map((c) => c.item.push.eventType),
-    candidates.map((c) => JSON.stringify(c.item.push.data)),
-    now,
-  ];
-}
-
-function pushColumns(candidates: Candidate[], now: Date): unknown[] {
-  const columns: unknown[][] = Array.from({ length: 12 }, () => []);
+/** The input columns of STORE_PUSHES ($1–$17), one array per column. */
+function pushColumns(deps: Deps, candidates: readonly Candidate[]): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: 17 }, () => []);
   for (const c of candidates) {
     const p = c.item.push;
+    const window = p.windowAction === null ? null : limitFor(p.windowAction, deps.config.sendWindow);
     const row = [
       c.pushId,
       c.item.appid,
@@ -203,10 +177,15 @@ function pushColumns(candidates: Candidate[], now: Date): unknown[] {
       c.eventId,
       // as text: postgres.js cannot send a boolean[] parameter
       c.item.releaseTest ? 'yes' : 'no',
+      p.eventType,
+      JSON.stringify(p.data),
+      window?.count ?? null,
+      window ? p.createTime : null,
+      window ? p.createTime + window.seconds : null,
     ];
     row.forEach((value, i) => {
       (columns[i] as unknown[]).push(value);
     });
   }
-  return [...columns, [...new Set(candidates.map((c) => c.item.appid))], now];
+  return columns;
 }

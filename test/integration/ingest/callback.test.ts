@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { idPattern } from '../../../src/ids.js';
 import { classifyPush } from '../../../src/ingest/classify.js';
 import { type PushToStore, storePushes } from '../../../src/ingest/store.js';
 import { createHarness, type TestHarness } from '../../helpers/app.js';
@@ -268,6 +270,53 @@ describe('stored exactly once', () => {
     expect(await Promise.all(answers.map((r) => r.text()))).toEqual(['success', 'success', 'success']);
     expect(await countRows(h, 'pushes', 'appid = $1', [mp.appid])).toBe(2);
     expect(await countRows(h, 'deliveries', 'tenant_id = $1', [mp.tenantId])).toBe(2);
+  });
+
+  it('two pushes of one user in one batch: windows applied in order, deliveries per matching endpoint', async () => {
+    const mp = await held();
+    const sessionsOnly = `wep_${randomBytes(8).toString('hex')}`;
+    await h.deps.db.query(
+      `INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, event_types)
+       VALUES ($1, $2, 'http://127.0.0.1:9/hook', 'x', '{session.entered}')`,
+      [sessionsOnly, mp.tenantId],
+    );
+    const user = freshOpenid();
+    const other = freshOpenid();
+    const item = (fields: Record<string, string>): PushToStore => ({
+      appid: mp.appid,
+      push: classifyPush({ ToUserName: mp.userName, ...fields }),
+      releaseTest: false,
+    });
+    const enter = {
+      FromUserName: user,
+      CreateTime: '1715943700',
+      MsgType: 'event',
+      Event: 'user_enter_tempsession',
+      SessionFrom: '',
+    };
+    const outcomes = await storePushes(h.deps, [
+      item(enter),
+      item({ ...textFields(user, 'hello'), CreateTime: '1715943710' }),
+      item(textFields(other, 'hi')),
+    ]);
+    expect(outcomes.map((o) => o.result)).toEqual(['stored', 'stored', 'stored']);
+    const [windowRow] = await h.deps.db.query<{ remaining: number; deadline: Date }>(
+      'SELECT remaining, deadline FROM conversations WHERE appid = $1 AND openid = $2',
+      [mp.appid, user],
+    );
+    // enter (1 for 60 s), then a message 10 s later: 5 until 48 h after the message, not 6
+    expect(windowRow).toEqual({ remaining: 5, deadline: new Date((1715943710 + 48 * 3600) * 1000) });
+    const deliveries = await h.deps.db.query<{ id: string; endpoint_id: string; type: string }>(
+      `SELECT d.id, d.endpoint_id, e.type FROM deliveries d JOIN events e ON e.id = d.event_id
+       WHERE d.tenant_id = $1 ORDER BY d.id`,
+      [mp.tenantId],
+    );
+    expect(deliveries.filter((d) => d.endpoint_id === mp.endpointId)).toHaveLength(3);
+    expect(deliveries.filter((d) => d.endpoint_id === sessionsOnly).map((d) => d.type)).toEqual([
+      'session.entered',
+    ]);
+    for (const d of deliveries) expect(d.id).toMatch(idPattern('dlv'));
+    expect(new Set(deliveries.map((d) => d.id)).size).toBe(4);
   });
 
   it('many distinct pushes at once: every one stored with its own event', async () => {

@@ -176,3 +176,12 @@ export function renderEvent(row: EventRow): EventJson {
     data: row.data,
   };
 }
+
+/**
+ * The webhook body: renderEvent's JSON with `data` as PostgreSQL's text of the stored jsonb (the claim reads
+ * it so), spliced in rather than parsed and serialized again for every attempt. jsonb's text is canonical,
+ * so every retry and replay sends the same bytes.
+ */
+export function webhookBody(row: Omit<EventRow, 'data'>, dataJson: string): string {
+  return `{"id":${JSON.stringify(row.id)},"type":${JSON.stringify(row.type)},"createdAt":"${row.created_at.toISOString()}","appid":${JSON.stringify(row.appid)},"data":${dataJson}}`;
+}

@@ -14,7 +14,8 @@ export interface ClaimedJob {
   type: string;
   appid: string;
   created_at: Date;
-  data: Record<string, unknown>;
+  /** the event's data as JSON text (webhookBody splices it in) */
+  data_json: string;
   endpoint_id: string;
   url: string;
   enabled: boolean;
@@ -23,22 +24,34 @@ export interface ClaimedJob {
   previous_secret_expires_at: Date | null;
 }
 
-// `head` reads the first due rows nobody holds (never leased, or whose lease ran out: a dead instance's job
-// comes back here, no separate reaper), in time order and bounded, so a claim costs the same whatever the
-// backlog. `picked` keeps at most `cap - busy` per endpoint, so one endpoint with a backlog (or one that hangs)
-// never takes every slot: other endpoints' rows within the head are claimed in the same statement. `locked`
-// then takes the picked rows that no concurrent claim holds (SKIP LOCKED) and re-checks them under the lock.
-const CLAIM = `WITH head AS (
-    SELECT id, endpoint_id, next_attempt_at FROM deliveries
-    WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
-    ORDER BY next_attempt_at
-    LIMIT $5),
-  ranked AS (
-    SELECT h.id, h.next_attempt_at,
-      row_number() OVER (PARTITION BY h.endpoint_id ORDER BY h.next_attempt_at, h.id) + COALESCE(b.n, 0) AS slot
-    FROM head h LEFT JOIN unnest($6::text[], $7::int[]) AS b(endpoint_id, n) ON b.endpoint_id = h.endpoint_id),
+// A claim walks the pending index per endpoint, so it costs what it claims, whatever the backlog, and no
+// endpoint's backlog hides another's work. The endpoints come from the caller (those it knows have due work:
+// named by NOTIFY, or left behind by its last claim) and, when `discover` is set (polling, start), from a skip
+// scan of the index (one probe per endpoint with pending rows). Each endpoint gives at most `cap - busy` of its
+// due rows nobody holds (never leased, or whose lease ran out: a dead instance's job comes back here, no
+// separate reaper), oldest first; the oldest `limit` of those are taken, under the lock, re-checked, skipping
+// rows a concurrent claim holds.
+const CLAIM = `WITH RECURSIVE discovered AS (
+    (SELECT endpoint_id FROM deliveries WHERE $9::boolean AND status = 'pending' ORDER BY endpoint_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT d.endpoint_id FROM deliveries d
+      WHERE d.status = 'pending' AND d.endpoint_id > s.endpoint_id ORDER BY d.endpoint_id LIMIT 1)
+    FROM discovered s WHERE s.endpoint_id IS NOT NULL),
+  targets AS (
+    SELECT endpoint_id FROM discovered WHERE endpoint_id IS NOT NULL
+    UNION SELECT unnest($5::text[])),
+  room AS (
+    SELECT t.endpoint_id, $8::int - COALESCE(b.n, 0) AS n
+    FROM targets t LEFT JOIN unnest($6::text[], $7::int[]) AS b(endpoint_id, n) ON b.endpoint_id = t.endpoint_id
+    WHERE $8::int - COALESCE(b.n, 0) > 0),
+  candidates AS (
+    SELECT c.id, c.next_attempt_at FROM room r CROSS JOIN LATERAL (
+      SELECT d.id, d.next_attempt_at FROM deliveries d
+      WHERE d.endpoint_id = r.endpoint_id AND d.status = 'pending' AND d.next_attempt_at <= $1
+        AND (d.lease_until IS NULL OR d.lease_until < $1)
+      ORDER BY d.next_attempt_at LIMIT r.n) c),
   picked AS (
-    SELECT id FROM ranked WHERE slot <= $8 ORDER BY next_attempt_at LIMIT $4),
+    SELECT id FROM candidates ORDER BY next_attempt_at LIMIT $4),
   locked AS (
     SELECT id FROM deliveries
     WHERE id IN (SELECT id FROM picked) AND status = 'pending' AND (lease_until IS NULL OR lease_until < $1)
@@ -47,17 +60,19 @@ UPDATE deliveries d
 SET lease_until = $2, lease_token = $3, attempt_count = d.attempt_count + 1, updated_at = $1
 FROM events e, webhook_endpoints w
 WHERE d.id IN (SELECT id FROM locked) AND e.id = d.event_id AND w.id = d.endpoint_id
-RETURNING d.id, d.attempt_count AS attempt, d.event_id, e.type, e.appid, e.created_at, e.data, d.endpoint_id,
+RETURNING d.id, d.attempt_count AS attempt, d.event_id, e.type, e.appid, e.created_at, e.data::text AS data_json,
+  d.endpoint_id,
   w.url, w.enabled, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at`;
-
-/** How many due rows one claim looks at: other endpoints' work hides behind at most this much of one backlog. */
-export const CLAIM_HEAD_ROWS = 1_000;
 
 export interface ClaimOptions {
   now: Date;
   leaseUntil: Date;
   token: string;
   limit: number;
+  /** endpoints to claim for (known to have due rows) */
+  endpoints?: Iterable<string>;
+  /** also find every endpoint with pending rows (default: only when no endpoints are given) */
+  discover?: boolean;
   /** most jobs one endpoint may have in flight at this worker */
   perEndpointCap?: number;
   /** jobs this worker already has in flight, per endpoint */
@@ -66,15 +81,17 @@ export interface ClaimOptions {
 
 export async function claimDue(q: Query, opts: ClaimOptions): Promise<ClaimedJob[]> {
   const busy = [...(opts.busy ?? new Map<string, number>())];
+  const endpoints = [...(opts.endpoints ?? [])];
   return q<ClaimedJob>(CLAIM, [
     opts.now,
     opts.leaseUntil,
     opts.token,
     opts.limit,
-    Math.max(CLAIM_HEAD_ROWS, opts.limit * 4),
+    endpoints,
     busy.map(([id]) => id),
     busy.map(([, n]) => n),
     opts.perEndpointCap ?? opts.limit,
+    opts.discover ?? endpoints.length === 0,
   ]);
 }
 

@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { newId } from '../ids.js';
 import { type BackgroundJob, intervalJob } from '../jobs.js';
 import { maxAttempts, nextAttemptDelay } from './backoff.js';
-import { DELIVERIES_CHANNEL, renderEvent } from './outbox.js';
+import { DELIVERIES_CHANNEL, webhookBody } from './outbox.js';
 import {
   type AttemptOutcome,
   type ClaimedJob,
@@ -70,7 +70,6 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   /** a pump loop is running (`pumping` is its promise, for stop() to wait on) */
   let pumpActive = false;
   let pumpAgain = false;
-  let moreDue = false;
   let poll: NodeJS.Timeout | undefined;
   let unlisten: (() => Promise<void>) | undefined;
 
@@ -123,7 +122,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
 
   /** `sent` is called once the endpoint has answered (or could not be reached): its slot is free again */
   const process = async (job: ClaimedJob, token: string, sent: () => void): Promise<void> => {
-    const log = deps.log.child({ deliveryId: job.id, attempt: job.attempt });
+    // a child logger costs more than the rest of a successful attempt: made only when there is something to say
+    const log = () => deps.log.child({ deliveryId: job.id, attempt: job.attempt });
     const at = deps.clock.now();
     const base = {
       deliveryId: job.id,
@@ -150,14 +150,9 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         metrics.deliveries.inc({ outcome: 'failed' });
         return;
       }
-      const body = JSON.stringify(
-        renderEvent({
-          id: job.event_id,
-          type: job.type,
-          created_at: job.created_at,
-          appid: job.appid,
-          data: job.data,
-        }),
+      const body = webhookBody(
+        { id: job.event_id, type: job.type, created_at: job.created_at, appid: job.appid },
+        job.data_json,
       );
       const timestamp = Math.floor(at.getTime() / 1000);
       const signing = [key(job.secret_enc)];
@@ -203,9 +198,9 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
       });
       metrics.deliveries.inc({ outcome: ok ? 'succeeded' : status === 'failed' ? 'failed' : 'retrying' });
       if (!outcome.applied) {
-        log.warn('delivery lease was lost before the outcome was recorded; the attempt row is kept');
+        log().warn('delivery lease was lost before the outcome was recorded; the attempt row is kept');
       } else if (!ok) {
-        log.info(
+        log().info(
           {
             statusCode: result.statusCode,
             error: result.error,
@@ -217,11 +212,11 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
       }
       if (!ok && outcome.failingSince) await maybeDisable(job, outcome.failingSince, now, log);
     } catch (err) {
-      log.error({ err }, 'delivery attempt could not be recorded; the lease will expire and it is retried');
+      log().error({ err }, 'delivery attempt could not be recorded; the lease will expire and it is retried');
     }
   };
 
-  const maybeDisable = async (job: ClaimedJob, failingSince: Date, now: Date, log: typeof deps.log) => {
+  const maybeDisable = async (job: ClaimedJob, failingSince: Date, now: Date, log: () => typeof deps.log) => {
     const cutoff = new Date(now.getTime() - config.endpointDisableAfterMs);
     if (failingSince > cutoff) return;
     const reason = `every attempt failed since ${failingSince.toISOString()}`;
@@ -233,27 +228,32 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     });
     if (disabled) {
       metrics.endpointDisables.inc();
-      log.warn({ endpointId: job.endpoint_id, failingSince }, 'webhook endpoint disabled');
+      log().warn({ endpointId: job.endpoint_id, failingSince }, 'webhook endpoint disabled');
     }
   };
 
-  // Refilling as attempts end, not only when woken or polled. A claim is cut short either by its limit
-  // (`moreDue`: more rows are probably due) or by the per-endpoint cap (the endpoint goes into `backlogged`).
-  // Each finished attempt asks whether another claim is worth one statement now: enough free slots for a
-  // quarter batch while more is due, or a backlogged endpoint down to half its cap (smaller refills cost a
-  // claim statement for a handful of rows, and the claims, one at a time, became the bottleneck). The busy
-  // counts a claim is judged by are the ones it was given: attempts finishing while the claim runs do not
-  // hide that the cap cut it short.
+  // Refilling as attempts end, not only when woken or polled. `known` holds the endpoints this worker believes
+  // have due rows: named by a NOTIFY from ingest, or left with rows by a claim that took all the room it had
+  // for them (or was cut short by its limit). Polling and start also discover endpoints (`discover`). A claim
+  // is worth one statement when an endpoint with work has room for a refill step (half its cap) and as many
+  // slots are free, or when nothing is in flight: smaller refills cost a claim statement for a handful of rows,
+  // and a NOTIFY for an endpoint at its cap would only cost a statement that finds no room. The busy counts a
+  // claim is judged by are the ones it was given: attempts finishing while it runs do not hide that the cap
+  // cut it short.
   const refillStep = Math.max(1, perEndpointMax >> 1);
-  const minClaim = Math.max(1, batchSize >> 2);
-  const backlogged = new Set<string>();
+  const known = new Set<string>();
+  /** endpoints named by a NOTIFY while a claim ran: that claim's snapshot may predate their new rows */
+  const renamed = new Set<string>();
+  let discover = false;
 
   const worthClaiming = (): boolean => {
     const free = concurrency - inFlight.size;
     if (free <= 0) return false;
-    if (moreDue && (free >= minClaim || inFlight.size === 0)) return true;
+    if (discover) return true;
+    if (known.size === 0) return false;
+    if (inFlight.size === 0) return true;
     if (free < refillStep) return false;
-    for (const endpoint of backlogged)
+    for (const endpoint of known)
       if ((perEndpoint.get(endpoint) ?? 0) <= perEndpointMax - refillStep) return true;
     return false;
   };
@@ -284,24 +284,53 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     const token = randomUUID();
     const now = deps.clock.now();
     const busy = new Map(perEndpoint);
-    const jobs = await claimDue(deps.db.query, {
-      now,
-      leaseUntil: new Date(now.getTime() + leaseMs),
-      token,
-      limit,
-      perEndpointCap: perEndpointMax,
-      busy,
-    });
-    moreDue = jobs.length === limit;
+    const endpoints = [...known];
+    const discovering = discover;
+    discover = false;
+    renamed.clear();
+    let jobs: ClaimedJob[];
+    try {
+      jobs = await claimDue(deps.db.query, {
+        now,
+        leaseUntil: new Date(now.getTime() + leaseMs),
+        token,
+        limit,
+        endpoints,
+        discover: discovering || endpoints.length === 0,
+        perEndpointCap: perEndpointMax,
+        busy,
+      });
+    } catch (err) {
+      if (discovering) discover = true;
+      throw err;
+    }
+    const cutByLimit = jobs.length === limit;
     const got = new Map<string, number>();
     for (const job of jobs) got.set(job.endpoint_id, (got.get(job.endpoint_id) ?? 0) + 1);
-    for (const endpoint of new Set([...backlogged, ...got.keys()])) {
-      // at the cap as far as this claim knew: it may have left rows behind (kept until a claim with room
-      // for the endpoint takes fewer than it could)
-      if ((busy.get(endpoint) ?? 0) + (got.get(endpoint) ?? 0) >= perEndpointMax) backlogged.add(endpoint);
-      else backlogged.delete(endpoint);
+    for (const endpoint of new Set([...endpoints, ...got.keys()])) {
+      // it may have rows left when the claim took all the room it had (or stopped at its limit)
+      const room = perEndpointMax - (busy.get(endpoint) ?? 0);
+      if (cutByLimit || (got.get(endpoint) ?? 0) >= room) known.add(endpoint);
+      else if (!renamed.has(endpoint)) known.delete(endpoint);
     }
     return jobs.map((job) => launch(job, token));
+  };
+
+  /** NOTIFY: the payload names the endpoints that have new deliveries; empty means "look everywhere". */
+  const notified = (payload: string): void => {
+    if (payload === '') discover = true;
+    else
+      for (const endpoint of payload.split(',')) {
+        known.add(endpoint);
+        renamed.add(endpoint);
+      }
+    if (pumpActive) pumpAgain = true;
+    else if (worthClaiming()) pump();
+  };
+
+  const discoverAll = (): void => {
+    discover = true;
+    pump();
   };
 
   // `pump` claims at once (NOTIFY, poll, start), then keeps claiming while worthClaiming() says so.
@@ -326,7 +355,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
           } catch (err) {
             deps.log.error({ err }, 'claiming deliveries failed; polling tries again');
           }
-        } while (pumpAgain && !stopped);
+        } while (pumpAgain && !stopped && worthClaiming());
       } finally {
         pumpActive = false;
       }
@@ -339,20 +368,21 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     start() {
       if (!stopped) return;
       stopped = false;
-      poll = setInterval(pump, opts.pollIntervalMs ?? 1_000);
+      poll = setInterval(discoverAll, opts.pollIntervalMs ?? 1_000);
       poll.unref?.();
       deps.db
-        .listen(DELIVERIES_CHANNEL, () => pump())
+        .listen(DELIVERIES_CHANNEL, notified)
         .then((off) => {
           if (stopped) void off().catch(() => {});
           else unlisten = off;
         })
         .catch((err: unknown) => deps.log.warn({ err }, 'LISTEN failed; deliveries are found by polling'));
-      pump();
+      discoverAll();
     },
-    wake: pump,
+    wake: discoverAll,
     /** one claim of up to `batchSize` and every attempt of it, awaited (what tests call) */
     async runOnce() {
+      discover = true;
       const launched = await claimAndLaunch(batchSize);
       await Promise.all(launched);
       return launched.length;

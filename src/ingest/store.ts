@@ -25,8 +25,9 @@ export type StoreOutcome =
  * arrival decides, http-api.md §2), drops the pushes whose ToUserName is not that appid's user_name, inserts
  * the rest once, and for each new push of a held appid (release-test accounts excepted) its event, one pending
  * delivery per enabled endpoint of the tenant whose filters match (the outbox: an event never without its
- * deliveries), and the send-window update; the NOTIFY that wakes the workers is sent at commit, and only when
- * there are deliveries. The CTEs read each other's RETURNING rows only, never a table another one writes (one
+ * deliveries), and the send-window update; the NOTIFY that wakes the workers is sent at commit, only when
+ * there are deliveries, naming their endpoints (up to 200, else empty: "look everywhere"; the payload limit is
+ * 8000 bytes), so that a worker whose slots for them are full need not claim. The CTEs read each other's RETURNING rows only, never a table another one writes (one
  * snapshot for all). unnest keeps one prepared statement whatever the batch size; ORDER BY takes the
  * unique-index locks in one order, so two batches racing on the same keys (a WeChat retry meeting its
  * original) wait instead of deadlocking. A delivery id is the event's time part and a digest of (event,
@@ -69,13 +70,14 @@ const STORE_PUSHES = `WITH input AS (
   FROM new_events e JOIN endpoints ep ON ep.tenant_id = e.tenant_id
     AND (ep.event_types IS NULL OR e.type = ANY(ep.event_types))
     AND (ep.appids IS NULL OR e.appid = ANY(ep.appids))
-  RETURNING 1
+  RETURNING endpoint_id
 ), windows AS (
   SELECT appid, openid, n, t, d, $18::timestamptz AS received_at FROM held WHERE n IS NOT NULL
 ), window_updates AS (
   ${upsertWindowsSql('windows')}
 ), wake AS (
-  SELECT pg_notify($19, '') FROM (SELECT 1 FROM new_deliveries LIMIT 1) d
+  SELECT pg_notify($19, CASE WHEN count(DISTINCT endpoint_id) <= 200 THEN string_agg(DISTINCT endpoint_id, ',') ELSE '' END)
+  FROM new_deliveries HAVING count(*) > 0
 )
 SELECT i.id, a.id IS NULL AS rejected, ins.id IS NOT NULL AS inserted, ins.tenant_id,
   (SELECT count(*) FROM wake)::int AS woken

@@ -51,7 +51,8 @@ export const deliveries = pgTable(
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
   (t) => [
-    index('deliveries_due_idx').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    // the claim walks it per endpoint (delivery/queue.ts); the queue gauges read it whole
+    index('deliveries_pending_idx').on(t.endpointId, t.nextAttemptAt).where(sql`status = 'pending'`),
     index('deliveries_tenant_idx').on(t.tenantId, t.id),
     index('deliveries_event_idx').on(t.eventId),
     index('deliveries_endpoint_idx').on(t.endpointId, t.id),

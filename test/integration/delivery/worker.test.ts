@@ -476,6 +476,47 @@ describe('delivery worker', () => {
     expect(attempts).toEqual({ n, ok: n });
   });
 
+  it("claims for every endpoint with due rows, however long another endpoint's older backlog is", async () => {
+    const t = await tenant();
+    const busy = await endpoint(t, '/long-backlog');
+    const quiet = await endpoint(t, '/one-row', { eventTypes: ['wechat.event'] });
+    // 1,500 older rows of one endpoint (the quiet one does not take message.received), then one row for the other
+    await h.deps.db.transaction((q) =>
+      enqueueEvents(
+        q,
+        Array.from({ length: 1_500 }, (_, i) => ({
+          tenantId: t.tenantId,
+          appid: 'wxapp1',
+          type: 'message.received' as const,
+          data: { openid: `o${i}` },
+        })),
+        clock.now(),
+      ),
+    );
+    clock.advance(1_000);
+    const late = await emit(t, 'wechat.event');
+    const now = clock.now();
+    const claim = (token: string, endpoints?: string[]) =>
+      claimDue(h.deps.db.query, {
+        now,
+        leaseUntil: new Date(now.getTime() + 60_000),
+        token,
+        limit: 20,
+        perEndpointCap: 10,
+        ...(endpoints ? { endpoints, discover: false } : {}),
+      });
+    const found = await claim('discovering');
+    expect(found.filter((j) => j.endpoint_id === busy.id)).toHaveLength(10);
+    expect(found.filter((j) => j.endpoint_id === quiet.id).map((j) => j.event_id)).toEqual([late]);
+    // named endpoints only: the busy one's next ten, oldest first
+    const named = await claim('named', [busy.id]);
+    expect(named.map((j) => j.endpoint_id)).toEqual(Array(10).fill(busy.id));
+    expect(named.every((j) => !found.some((f) => f.id === j.id))).toBe(true);
+    await h.deps.db.query(`DELETE FROM deliveries WHERE endpoint_id = ANY($1::text[])`, [
+      [busy.id, quiet.id],
+    ]);
+  });
+
   it('gives a job whose worker died to another worker once the lease expires', async () => {
     const t = await tenant();
     await endpoint(t, '/crash');

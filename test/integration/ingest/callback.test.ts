@@ -319,6 +319,20 @@ describe('stored exactly once', () => {
     expect(new Set(deliveries.map((d) => d.id)).size).toBe(4);
   });
 
+  it("wakes the delivery workers at commit with a NOTIFY that names the deliveries' endpoints", async () => {
+    const mp = await held();
+    const payloads: string[] = [];
+    const unlisten = await h.deps.db.listen('kefu_deliveries', (p) => payloads.push(p));
+    try {
+      await expectSuccess(pushOf(h.deps.crypto, mp, textFields(freshOpenid(), 'wake up')));
+      for (let i = 0; i < 100 && !payloads.includes(mp.endpointId); i++)
+        await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      await unlisten();
+    }
+    expect(payloads).toContain(mp.endpointId);
+  });
+
   it('many distinct pushes at once: every one stored with its own event', async () => {
     const mp = await held();
     const pushes = Array.from({ length: 40 }, (_, i) =>

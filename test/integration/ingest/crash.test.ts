@@ -157,7 +157,7 @@ describe('crash safety', () => {
 
       const second = await start({ RUN_WORKERS: 'true' });
       await Promise.all(
-        answered.map((id) => receiver.waitFor((r) => r.body.includes(`"msgId":"${id}"`), 30_000)),
+        answered.map((id) => receiver.waitFor((r) => JSON.parse(r.body).data.msgId === id, 30_000)),
       );
       expect(new Set(receiver.requests().map((r) => r.headers['webhook-id'])).size).toBeGreaterThanOrEqual(
         answered.length,

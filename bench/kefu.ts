@@ -31,6 +31,8 @@ export interface KefuSettings {
   cpuProfileDir?: string;
   /** the source tree kefu-relay runs from (see bench/source.ts) */
   root: string;
+  /** its entry point there: dist/main.js once built, src/main.ts before the build step */
+  entry: string;
 }
 
 export interface KefuInstance {
@@ -70,7 +72,7 @@ function passThrough(): Record<string, string> {
   return out;
 }
 
-/** `tsx src/main.ts`; resolves once /healthz answers (after its migrations), whatever the log level. */
+/** The service as `npm start` runs it (see bench/source.ts); resolves once /healthz answers (after its migrations), whatever the log level. */
 export async function startKefu(
   name: string,
   s: KefuSettings,
@@ -78,7 +80,7 @@ export async function startKefu(
 ): Promise<KefuInstance> {
   const port = await freePort();
   const prof = s.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(s.cpuProfileDir, name)}`] : [];
-  const child = startChild(name, 'src/main.ts', kefuEnv(s, port, extra), s.logDir, prof, s.root);
+  const child = startChild(name, s.entry, kefuEnv(s, port, extra), s.logDir, prof, s.root);
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 60_000;
   let exited = false;

@@ -56,7 +56,7 @@ export function freePort(): Promise<number> {
 
 export interface Child {
   name: string;
-  /** the tsx wrapper's pid */
+  /** the server process's pid */
   pid: number;
   logFile: string;
   /** peak VmHWM (the kernel's high-water mark) of the process that runs the script, in bytes */
@@ -101,7 +101,7 @@ export function liveChildren(): Child[] {
 }
 
 /**
- * Starts `node --import tsx <entry>` as its own process with stdout/stderr in a log file (a pipe would make the load
+ * Starts `node [--import tsx] <entry>` as its own process with stdout/stderr in a log file (a pipe would make the load
  * generator's thread read every access-log line). Its memory is sampled every 250 ms, the high-water mark
  * from the kernel, so the peak between samples is not missed.
  */
@@ -110,15 +110,17 @@ export function startChild(
   entry: string,
   env: Record<string, string>,
   logDir: string,
-  /** node flags, passed through tsx to the process that runs the script (e.g. --cpu-prof) */
+  /** node flags (e.g. --cpu-prof) */
   nodeArgs: string[] = [],
   /** the source tree to run `entry` from (a snapshot of a commit, or this checkout) */
   root: string = ROOT,
 ): Child {
   const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
-  // As `npm start` runs the service: one node process with tsx's loader, so signals and RSS are its own.
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(root, entry)], {
+  // One node process, so signals and RSS are its own: compiled JavaScript (`dist/main.js`, as `npm start` runs
+  // the service) as it is, TypeScript (the helpers, or a snapshot from before the build step) through tsx.
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, ...loader, join(root, entry)], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', fd, fd],

@@ -106,6 +106,7 @@ async function main(): Promise<number> {
       logLevel: settings.logLevel,
       logDir,
       root: source.root,
+      entry: source.entry,
       ...(settings.cpuProfile ? { cpuProfileDir: join(logDir, 'prof') } : {}),
     },
     receiver,
@@ -361,7 +362,9 @@ async function main(): Promise<number> {
   console.log(renderTable(figures));
   console.log('\nload runs:');
   for (const [k, r] of Object.entries(loads)) console.log(`  ${describeLoad(k, r)}`);
-  console.log('\npeak RSS (VmHWM of each server process, node --import tsx as npm start runs it):');
+  console.log(
+    '\npeak RSS (VmHWM of each server process; kefu-relay as npm start runs it, helpers through tsx):',
+  );
   for (const p of processes) {
     const ready = p.readyMB ? `; ${p.readyMB.toFixed(1)} MB once started` : '';
     console.log(

@@ -294,12 +294,17 @@ describe('stored exactly once', () => {
       Event: 'user_enter_tempsession',
       SessionFrom: '',
     };
-    const outcomes = await storePushes(h.deps, [
-      item(enter),
-      item({ ...textFields(user, 'hello'), CreateTime: '1715943710' }),
-      item(textFields(other, 'hi')),
-    ]);
+    const hello = { ...textFields(user, 'hello'), CreateTime: '1715943710' };
+    const outcomes = await storePushes(h.deps, [item(enter), item(hello), item(textFields(other, 'hi'))]);
     expect(outcomes.map((o) => o.result)).toEqual(['stored', 'stored', 'stored']);
+    const stored = await h.deps.db.query<{ raw: Record<string, string> }>(
+      'SELECT raw FROM pushes WHERE appid = $1 AND openid = $2 ORDER BY create_time',
+      [mp.appid, user],
+    );
+    expect(stored.map((r) => r.raw)).toEqual([
+      { ToUserName: mp.userName, ...enter },
+      { ToUserName: mp.userName, ...hello },
+    ]);
     const [windowRow] = await h.deps.db.query<{ remaining: number; deadline: Date }>(
       'SELECT remaining, deadline FROM conversations WHERE appid = $1 AND openid = $2',
       [mp.appid, user],

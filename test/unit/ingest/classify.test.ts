@@ -28,6 +28,21 @@ describe('classifyPush', () => {
     });
   });
 
+  it('every kind carries the whole payload as data.raw (ingest stores the push row from it)', () => {
+    const kinds = [
+      { MsgType: 'text', Content: 'hi', MsgId: '1' },
+      { MsgType: 'image', PicUrl: 'http://x/y.jpg', MediaId: 'm', MsgId: '2' },
+      { MsgType: 'miniprogrampage', Title: 't', AppId: 'wx1', PagePath: 'p', MsgId: '3' },
+      { MsgType: 'voice', MsgId: '4' },
+      { MsgType: 'event', Event: 'user_enter_tempsession', SessionFrom: 's' },
+      { MsgType: 'event', Event: 'weapp_audit_success' },
+    ];
+    for (const fields of kinds) {
+      const raw = { ...common, ...fields };
+      expect(classifyPush(raw).data.raw).toEqual(raw);
+    }
+  });
+
   it('events: FromUserName|CreateTime|Event; only the session entry opens a window', () => {
     const enter = classifyPush({ ...common, MsgType: 'event', Event: 'user_enter_tempsession' });
     expect(enter).toMatchObject({

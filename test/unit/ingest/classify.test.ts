@@ -29,7 +29,7 @@ describe('classifyPush', () => {
   });
 
   it('every kind carries the whole payload as data.raw (ingest stores the push row from it)', () => {
-    const kinds = [
+    const kinds: Record<string, string>[] = [
       { MsgType: 'text', Content: 'hi', MsgId: '1' },
       { MsgType: 'image', PicUrl: 'http://x/y.jpg', MediaId: 'm', MsgId: '2' },
       { MsgType: 'miniprogrampage', Title: 't', AppId: 'wx1', PagePath: 'p', MsgId: '3' },

@@ -135,7 +135,7 @@ const envSchema = z.object({
   RUN_API: bool(true),
   RUN_WORKERS: bool(true),
   DB_POOL_MAX: int(10, 1, 200),
-  DELIVERY_CONCURRENCY: int(64, 1, 1000),
+  DELIVERY_CONCURRENCY: int(128, 1, 1000),
   WECHAT_TIMEOUT_MS: int(5000, 100, 120_000),
 });
 

@@ -33,6 +33,8 @@ export interface KefuSettings {
   root: string;
   /** its entry point there: dist/main.js once built, src/main.ts before the build step */
   entry: string;
+  /** the node flags of the start script (e.g. the heap limit) */
+  nodeArgs: string[];
 }
 
 export interface KefuInstance {
@@ -80,7 +82,8 @@ export async function startKefu(
 ): Promise<KefuInstance> {
   const port = await freePort();
   const prof = s.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(s.cpuProfileDir, name)}`] : [];
-  const child = startChild(name, s.entry, kefuEnv(s, port, extra), s.logDir, prof, s.root);
+  const flags = [...s.nodeArgs, ...prof];
+  const child = startChild(name, s.entry, kefuEnv(s, port, extra), s.logDir, flags, s.root);
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 60_000;
   let exited = false;

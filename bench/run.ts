@@ -107,6 +107,7 @@ async function main(): Promise<number> {
       logDir,
       root: source.root,
       entry: source.entry,
+      nodeArgs: source.nodeArgs,
       ...(settings.cpuProfile ? { cpuProfileDir: join(logDir, 'prof') } : {}),
     },
     receiver,

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './proc.js';
 
@@ -11,14 +11,14 @@ import { ROOT } from './proc.js';
 export function prepareSource(
   ref: string | undefined,
   dir: string,
-): { root: string; label: string; entry: string } {
+): { root: string; label: string; entry: string; nodeArgs: string[] } {
   const status = (args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
   if (!ref) {
     const dirty = status(['status', '--porcelain', '--', 'src', 'drizzle']) !== '';
     return {
       root: ROOT,
       label: `working tree at ${status(['rev-parse', '--short', 'HEAD'])}${dirty ? ' (uncommitted changes in src/)' : ''}`,
-      entry: build(ROOT),
+      ...build(ROOT),
     };
   }
   const commit = status(['rev-parse', '--short', ref]);
@@ -33,19 +33,24 @@ export function prepareSource(
   }
   execFileSync('sh', ['-c', `git archive ${commit} ${files.join(' ')} | tar -x -C '${root}'`], { cwd: ROOT });
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
-  return { root, label: `commit ${commit}`, entry: build(root) };
+  return { root, label: `commit ${commit}`, ...build(root) };
 }
 
-/** What `npm start` runs there: `npm run build` first where the tree has a build, then dist/main.js. */
-function build(root: string): string {
-  if (!existsSync(join(root, 'tsconfig.build.json'))) return 'src/main.ts';
+/**
+ * What `npm start` runs there: `npm run build` first where the tree has a build, then the start script's
+ * entry with the node flags it names (e.g. the heap limit).
+ */
+function build(root: string): { entry: string; nodeArgs: string[] } {
+  if (!existsSync(join(root, 'tsconfig.build.json'))) return { entry: 'src/main.ts', nodeArgs: [] };
   execFileSync(
     process.execPath,
     [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: root,
-      stdio: 'inherit',
-    },
+    { cwd: root, stdio: 'inherit' },
   );
-  return 'dist/main.js';
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.trim().split(/\s+/);
+  const entry = words.at(-1);
+  if (words[0] !== 'node' || !entry?.endsWith('.js'))
+    throw new Error(`bench: cannot read the entry of the start script "${pkg.scripts.start}"`);
+  return { entry, nodeArgs: words.slice(1, -1) };
 }

@@ -122,7 +122,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
 
   /** `sent` is called once the endpoint has answered (or could not be reached): its slot is free again */
   const process = async (job: ClaimedJob, token: string, sent: () => void): Promise<void> => {
-    // a child logger costs more than the rest of a successful attempt: made only when there is something to say
+    // the child logger is made only when there is something to say (a successful attempt logs nothing)
     const log = () => deps.log.child({ deliveryId: job.id, attempt: job.attempt });
     const at = deps.clock.now();
     const base = {

@@ -124,7 +124,6 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
   });
 
   const outcomes: StoreOutcome[] = new Array(items.length);
-  const created = new Map<EventType, number>();
   const rounds = roundsByUser(candidates, (c) =>
     c.item.push.windowAction === null ? null : windowUser(c.item.appid, c.item.push.openid),
   );
@@ -135,6 +134,7 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
       DELIVERIES_CHANNEL,
     ]);
     const byId = new Map(rows.map((r) => [r.id, r]));
+    const created = new Map<EventType, number>();
     for (const c of round) {
       const row = byId.get(c.pushId) as StoredRow;
       if (row.rejected) outcomes[c.index] = { result: 'rejected_recipient' };
@@ -147,6 +147,8 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
         created.set(type, (created.get(type) ?? 0) + 1);
       }
     }
+    // counted per committed round: a later round that fails does not undo this one
+    for (const [type, n] of created) deps.metrics.eventsCreated.inc({ type }, n);
   }
   items.forEach((_, index) => {
     const first = sameAs[index];
@@ -154,7 +156,6 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
     const firstOutcome = outcomes[first.index] as StoreOutcome;
     outcomes[index] = firstOutcome.result === 'stored' ? { result: 'duplicate' } : firstOutcome;
   });
-  for (const [type, n] of created) deps.metrics.eventsCreated.inc({ type }, n);
   return outcomes;
 }
 

@@ -31,7 +31,7 @@ export interface KefuSettings {
   cpuProfileDir?: string;
   /** the source tree kefu-relay runs from (see bench/source.ts) */
   root: string;
-  /** its entry point there: dist/main.js once built, src/main.ts before the build step */
+  /** its entry point there, from the start script (src/main.ts) */
   entry: string;
   /** the node flags of the start script (e.g. the heap limit) */
   nodeArgs: string[];

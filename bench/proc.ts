@@ -117,8 +117,8 @@ export function startChild(
 ): Child {
   const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
-  // One node process, so signals and RSS are its own: compiled JavaScript (`dist/main.js`, as `npm start` runs
-  // the service) as it is, TypeScript (the helpers, or a snapshot from before the build step) through tsx.
+  // One node process, so signals and RSS are its own: a TypeScript entry through tsx's loader (as `npm start`
+  // runs the service), a JavaScript one as it is.
   const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, ...loader, join(root, entry)], {
     cwd: root,

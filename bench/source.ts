@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './proc.js';
 
@@ -18,39 +18,38 @@ export function prepareSource(
     return {
       root: ROOT,
       label: `working tree at ${status(['rev-parse', '--short', 'HEAD'])}${dirty ? ' (uncommitted changes in src/)' : ''}`,
-      ...build(ROOT),
+      ...startCommand(ROOT),
     };
   }
   const commit = status(['rev-parse', '--short', ref]);
   const root = join(dir, `source-${commit}`);
   mkdirSync(root, { recursive: true });
-  const files = ['src', 'drizzle', 'package.json', 'tsconfig.json'];
-  try {
-    execFileSync('git', ['cat-file', '-e', `${commit}:tsconfig.build.json`], { cwd: ROOT, stdio: 'ignore' });
-    files.push('tsconfig.build.json');
-  } catch {
-    // a commit from before the build step: it runs through tsx
-  }
-  execFileSync('sh', ['-c', `git archive ${commit} ${files.join(' ')} | tar -x -C '${root}'`], { cwd: ROOT });
+  execFileSync(
+    'sh',
+    ['-c', `git archive ${commit} src drizzle package.json tsconfig.json | tar -x -C '${root}'`],
+    {
+      cwd: ROOT,
+    },
+  );
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
-  return { root, label: `commit ${commit}`, ...build(root) };
+  return { root, label: `commit ${commit}`, ...startCommand(root) };
 }
 
 /**
- * What `npm start` runs there: `npm run build` first where the tree has a build, then the start script's
- * entry with the node flags it names (e.g. the heap limit).
+ * What `npm start` runs there: the start script's entry and the node flags it names (e.g. the heap limit);
+ * startChild adds tsx's loader for a TypeScript entry itself.
  */
-function build(root: string): { entry: string; nodeArgs: string[] } {
-  if (!existsSync(join(root, 'tsconfig.build.json'))) return { entry: 'src/main.ts', nodeArgs: [] };
-  execFileSync(
-    process.execPath,
-    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-    { cwd: root, stdio: 'inherit' },
-  );
+function startCommand(root: string): { entry: string; nodeArgs: string[] } {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const words = pkg.scripts.start.trim().split(/\s+/);
   const entry = words.at(-1);
-  if (words[0] !== 'node' || !entry?.endsWith('.js'))
+  if (words[0] !== 'node' || !entry || !/\.[jt]s$/.test(entry))
     throw new Error(`bench: cannot read the entry of the start script "${pkg.scripts.start}"`);
-  return { entry, nodeArgs: words.slice(1, -1) };
+  const flags = words.slice(1, -1);
+  const nodeArgs: string[] = [];
+  for (let i = 0; i < flags.length; i++) {
+    if (flags[i] === '--import' && flags[i + 1] === 'tsx') i++;
+    else nodeArgs.push(flags[i] as string);
+  }
+  return { entry, nodeArgs };
 }

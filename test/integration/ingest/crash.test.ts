@@ -28,7 +28,7 @@ let receiver: TestReceiver;
 const children: ChildProcess[] = [];
 
 /**
- * Runs `src/main.ts` (the source `npm start` compiles and runs) as one node process, so that
+ * Runs `src/main.ts` as `npm start` does, as one node process, so that
  * SIGKILL hits the service itself. Resolves with its address once it logged that it started.
  */
 async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {

@@ -101,15 +101,18 @@ export class WebhookSender {
           retryAfter: error === null ? retryAfter : null,
         });
       };
-      const timeout = Object.assign(new Error(`timed out after ${timeoutMs} ms`), { name: 'TimeoutError' });
+      // made when needed: an Error captures a stack trace, which would cost every attempt
+      const timeout = () =>
+        Object.assign(new Error(`timed out after ${timeoutMs} ms`), { name: 'TimeoutError' });
       const timer = setTimeout(() => {
-        controller?.abort(timeout);
-        finish(describeError(timeout, timeoutMs));
+        const err = timeout();
+        controller?.abort(err);
+        finish(describeError(err, timeoutMs));
       }, timeoutMs);
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart(c) {
           controller = c;
-          if (settled) c.abort(timeout);
+          if (settled) c.abort(timeout());
         },
         onResponseStart(_c, code, responseHeaders) {
           statusCode = code;

@@ -183,5 +183,6 @@ export function renderEvent(row: EventRow): EventJson {
  * so every retry and replay sends the same bytes.
  */
 export function webhookBody(row: Omit<EventRow, 'data'>, dataJson: string): string {
-  return `{"id":${JSON.stringify(row.id)},"type":${JSON.stringify(row.type)},"createdAt":"${row.created_at.toISOString()}","appid":${JSON.stringify(row.appid)},"data":${dataJson}}`;
+  const head = `{"id":${JSON.stringify(row.id)},"type":${JSON.stringify(row.type)}`;
+  return `${head},"createdAt":"${row.created_at.toISOString()}","appid":${JSON.stringify(row.appid)},"data":${dataJson}}`;
 }

@@ -60,8 +60,8 @@ UPDATE deliveries d
 SET lease_until = $2, lease_token = $3, attempt_count = d.attempt_count + 1, updated_at = $1
 FROM events e, webhook_endpoints w
 WHERE d.id IN (SELECT id FROM locked) AND e.id = d.event_id AND w.id = d.endpoint_id
-RETURNING d.id, d.attempt_count AS attempt, d.event_id, e.type, e.appid, e.created_at, e.data::text AS data_json,
-  d.endpoint_id,
+RETURNING d.id, d.attempt_count AS attempt, d.event_id, e.type, e.appid, e.created_at,
+  e.data::text AS data_json, d.endpoint_id,
   w.url, w.enabled, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at`;
 
 export interface ClaimOptions {

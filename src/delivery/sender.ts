@@ -156,8 +156,10 @@ export class WebhookSender {
   }
 }
 
-/** The first 1 KiB as UTF-8: a multi-byte character cut at the boundary is dropped, not mangled; PostgreSQL text
- * cannot hold NUL, so a binary answer must not make the attempt row unwritable. */
+/**
+ * The first 1 KiB as UTF-8: a multi-byte character cut at the boundary is dropped, not mangled; PostgreSQL
+ * text cannot hold NUL, so a binary answer must not make the attempt row unwritable.
+ */
 function decodeKept(kept: Buffer[]): string {
   if (kept.length === 0) return '';
   return new TextDecoder('utf-8')

@@ -25,13 +25,14 @@ export type StoreOutcome =
  * arrival decides, http-api.md §2), drops the pushes whose ToUserName is not that appid's user_name, inserts
  * the rest once, and for each new push of a held appid (release-test accounts excepted) its event, one pending
  * delivery per enabled endpoint of the tenant whose filters match (the outbox: an event never without its
- * deliveries), and the send-window update; the NOTIFY that wakes the workers is sent at commit, only when
- * there are deliveries, naming their endpoints (up to 200, else empty: "look everywhere"; the payload limit is
- * 8000 bytes), so that a worker whose slots for them are full need not claim. The CTEs read each other's RETURNING rows only, never a table another one writes (one
- * snapshot for all). unnest keeps one prepared statement whatever the batch size; ORDER BY takes the
- * unique-index locks in one order, so two batches racing on the same keys (a WeChat retry meeting its
- * original) wait instead of deadlocking. A delivery id is the event's time part and a digest of (event,
- * endpoint): unique, and sorted by creation like the ids newId makes.
+ * deliveries), and the send-window update. The NOTIFY that wakes the workers is sent at commit, only when
+ * there are deliveries, naming their endpoints (up to 200, else empty: "look everywhere"; a payload holds
+ * 8000 bytes), so that a worker whose slots for them are full need not claim; the final SELECT reads `wake`
+ * because a SELECT in WITH runs only when read. The CTEs read each other's RETURNING rows only, never a table another one
+ * writes (one snapshot for all). The input is one JSON parameter, so one prepared statement serves every batch
+ * size; ORDER BY takes the unique-index locks in one order, so two batches racing on the same keys (a WeChat
+ * retry meeting its original) wait instead of deadlocking. A delivery id is the event's time part and a digest
+ * of (event, endpoint): unique, and sorted by creation time to the millisecond like the ids newId makes.
  */
 const STORE_PUSHES = `WITH input AS (
   SELECT * FROM json_to_recordset($1::json)
@@ -75,7 +76,8 @@ const STORE_PUSHES = `WITH input AS (
 ), window_updates AS (
   ${upsertWindowsSql('windows')}
 ), wake AS (
-  SELECT pg_notify($3, CASE WHEN count(DISTINCT endpoint_id) <= 200 THEN string_agg(DISTINCT endpoint_id, ',') ELSE '' END)
+  SELECT pg_notify($3,
+    CASE WHEN count(DISTINCT endpoint_id) <= 200 THEN string_agg(DISTINCT endpoint_id, ',') ELSE '' END)
   FROM new_deliveries HAVING count(*) > 0
 )
 SELECT i.id, a.id IS NULL AS rejected, ins.id IS NOT NULL AS inserted, ins.tenant_id,
@@ -160,9 +162,9 @@ export async function storePushes(deps: Deps, items: readonly PushToStore[]): Pr
 }
 
 /**
- * The input of STORE_PUSHES as one JSON parameter: serialized once, natively, where text arrays cost an escaping
- * pass per element in the driver. The push's raw payload travels once, inside the event data (classifyPush puts
- * it there for every kind); the push row takes it back out.
+ * The input of STORE_PUSHES as one JSON parameter: serialized once, natively, where text arrays cost an
+ * escaping pass per element in the driver. The push's raw payload travels once, inside the event data
+ * (classifyPush puts it there for every kind); the push row takes it back out.
  */
 function inputRows(deps: Deps, candidates: readonly Candidate[]): string {
   return JSON.stringify(

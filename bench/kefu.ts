@@ -74,7 +74,10 @@ function passThrough(): Record<string, string> {
   return out;
 }
 
-/** The service as `npm start` runs it (see bench/source.ts); resolves once /healthz answers (after its migrations), whatever the log level. */
+/**
+ * The service as `npm start` runs it (see bench/source.ts); resolves once /healthz answers (after its
+ * migrations), whatever the log level.
+ */
 export async function startKefu(
   name: string,
   s: KefuSettings,

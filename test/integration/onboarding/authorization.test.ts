@@ -3,10 +3,10 @@ import { createTenantWithKey } from '../../helpers/app.js';
 import { json } from '../../helpers/http.js';
 import { type OnboardingEnv, startOnboardingEnv } from './env.js';
 import {
+  authorizeEventDropped,
   authorizerRows,
   callCount,
   createLink,
-  dropComponentEvents,
   eventRows,
   followRedirect,
   openLanding,
@@ -68,14 +68,7 @@ describe('onboarding through an authorization link', () => {
     const mp = await newMiniProgram();
     const link = await createLink(env, tenant.apiKey, { returnUrl: 'https://vendor.example/done?x=1' });
     const landing = await openLanding(link.url);
-    const restore = await dropComponentEvents(env);
-    const result = await env.sim.control.authorize({
-      appid: mp.appid,
-      preAuthCode: landing.preAuthCode,
-      redirectUri: landing.redirectUri,
-      wait: true,
-    });
-    await restore();
+    const result = await authorizeEventDropped(env, mp.appid, landing);
     expect(result.push.status).toBe('failed');
     const res = await followRedirect(result.redirectUrl as string);
     expect(res.status).toBe(302);
@@ -121,14 +114,7 @@ describe('onboarding through an authorization link', () => {
     const link = await createLink(env, tenant.apiKey);
     const landing = await openLanding(link.url);
     const exchangesBefore = await callCount(env, 'api_query_auth');
-    const restore = await dropComponentEvents(env);
-    const result = await env.sim.control.authorize({
-      appid: mp.appid,
-      preAuthCode: landing.preAuthCode,
-      redirectUri: landing.redirectUri,
-      wait: true,
-    });
-    await restore();
+    const result = await authorizeEventDropped(env, mp.appid, landing);
     expect((await followRedirect(result.redirectUrl as string)).status).toBe(200);
     // WeChat's push arrives late, three times
     for (let i = 0; i < 3; i++) {
@@ -149,14 +135,7 @@ describe('onboarding through an authorization link', () => {
     const mp = await newMiniProgram();
     const link = await createLink(env, tenant.apiKey);
     const landing = await openLanding(link.url);
-    const restore = await dropComponentEvents(env);
-    const result = await env.sim.control.authorize({
-      appid: mp.appid,
-      preAuthCode: landing.preAuthCode,
-      redirectUri: landing.redirectUri,
-      wait: true,
-    });
-    await restore();
+    const result = await authorizeEventDropped(env, mp.appid, landing);
     const [redirect, push1, push2] = await Promise.all([
       followRedirect(result.redirectUrl as string),
       env.pushComponentEvent(result.push.plaintext),

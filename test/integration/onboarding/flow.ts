@@ -65,6 +65,28 @@ export async function dropComponentEvents(env: OnboardingEnv): Promise<() => Pro
   };
 }
 
+/**
+ * The admin authorizes on WeChat's page opened from `landing` while the component event goes nowhere, so the
+ * redirect (still to be followed) is the only news kefu-relay gets; returns the simulator's result.
+ */
+export async function authorizeEventDropped(
+  env: OnboardingEnv,
+  appid: string,
+  landing: Awaited<ReturnType<typeof openLanding>>,
+) {
+  const restore = await dropComponentEvents(env);
+  try {
+    return await env.sim.control.authorize({
+      appid,
+      preAuthCode: landing.preAuthCode,
+      redirectUri: landing.redirectUri,
+      wait: true,
+    });
+  } finally {
+    await restore();
+  }
+}
+
 /** A new simulated mini-program onboarded through a fresh link of the tenant (the push path). */
 export async function onboard(env: OnboardingEnv, apiKey: string, permissions?: number[]) {
   const mp = await env.sim.control.createMiniProgram({ nickname: 'Onboarded Shop' });

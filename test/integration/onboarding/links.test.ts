@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantWithKey } from '../../helpers/app.js';
 import { json } from '../../helpers/http.js';
 import { type OnboardingEnv, startOnboardingEnv } from './env.js';
-import { createLink, dropComponentEvents, followRedirect, openLanding, postOnOwnSocket } from './flow.js';
+import { authorizeEventDropped, createLink, followRedirect, openLanding, postOnOwnSocket } from './flow.js';
 
 // POST /v1/authorization-links, GET /connect/:token and GET /wechat/authorize/callback (http-api.md §2, §4;
 // wechat-protocol.md §3.8).
@@ -142,14 +142,7 @@ describe('authorize callback', () => {
     const mp = await env.sim.control.createMiniProgram({});
     const link = await createLink(env, tenant.apiKey);
     const landing = await openLanding(link.url);
-    const restore = await dropComponentEvents(env);
-    const r = await env.sim.control.authorize({
-      appid: mp.appid,
-      preAuthCode: landing.preAuthCode,
-      redirectUri: landing.redirectUri,
-      wait: true,
-    });
-    await restore();
+    const r = await authorizeEventDropped(env, mp.appid, landing);
     await env.sim.control.addFault({ api: 'api_query_auth', kind: 'errcode', errcode: 61010, times: 1 });
     const res = await followRedirect(r.redirectUrl as string);
     expect(res.status).toBe(400);

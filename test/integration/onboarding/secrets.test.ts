@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshAuthorizerTokens, refreshComponentToken } from '../../../src/onboarding/jobs.js';
 import { createTenantWithKey } from '../../helpers/app.js';
 import { type OnboardingEnv, startOnboardingEnv } from './env.js';
-import { createLink, dropComponentEvents, followRedirect, onboard, openLanding } from './flow.js';
+import { authorizeEventDropped, createLink, followRedirect, onboard, openLanding } from './flow.js';
 
 // No ticket, token, refresh token, code or credential in plaintext in any table, nor in any log line: the
 // test reads every row of every table and searches for every value the simulator issued.
@@ -39,14 +39,7 @@ describe('secrets at rest', () => {
     const landing = await openLanding(
       (await createLink(env, tenant.apiKey, { returnUrl: 'https://v.example/x' })).url,
     );
-    const restore = await dropComponentEvents(env);
-    const r = await env.sim.control.authorize({
-      appid: mp.appid,
-      preAuthCode: landing.preAuthCode,
-      redirectUri: landing.redirectUri,
-      wait: true,
-    });
-    await restore();
+    const r = await authorizeEventDropped(env, mp.appid, landing);
     expect((await followRedirect(r.redirectUrl as string)).status).toBe(302);
     await env.pushComponentEvent(r.push.plaintext);
     // refreshed tokens and rotated refresh tokens too

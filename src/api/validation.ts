@@ -1,5 +1,6 @@
 import type { Hook } from '@hono/zod-openapi';
 import { z } from '@hono/zod-openapi';
+import { unstorablePath } from '../db/text.js';
 import type { FieldError } from '../errors.js';
 import { validationFailed } from '../errors.js';
 
@@ -18,13 +19,32 @@ export function zodToFieldErrors(error: z.ZodError): FieldError[] {
   return out;
 }
 
-/** The OpenAPIHono default hook: every request validation failure becomes one 422 problem. */
+/**
+ * The OpenAPIHono default hook: every request validation failure becomes one 422 problem. Valid input is
+ * also refused when a string in it could not be stored as sent (a NUL, an unpaired surrogate; see
+ * db/text.ts): otherwise the statement storing it fails with a 500, possibly after WeChat already took the
+ * message.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: the hook is shared by routes of every shape
 export const validationHook: Hook<any, any, any, any> = (result) => {
+  const target = (result as { target?: string }).target;
+  const where =
+    target === 'query'
+      ? 'query'
+      : target === 'param'
+        ? 'path'
+        : target === 'header'
+          ? 'request headers'
+          : 'request body';
   if (!result.success) {
-    const target = (result as { target?: string }).target;
-    const where = target === 'query' ? 'query' : target === 'param' ? 'path' : 'request body';
     throw validationFailed(zodToFieldErrors(result.error as z.ZodError), `The ${where} is not valid`);
+  }
+  const bad = unstorablePath((result as { data?: unknown }).data);
+  if (bad !== null) {
+    throw validationFailed(
+      [{ path: bad, message: 'contains a NUL character or an unpaired surrogate, which cannot be stored' }],
+      `The ${where} is not valid`,
+    );
   }
 };
 

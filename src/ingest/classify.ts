@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isStorableText } from '../db/text.js';
 import type { EventType } from '../delivery/outbox.js';
 import type { UserAction } from '../messaging/window.js';
 
@@ -29,10 +30,6 @@ export class InvalidPushError extends Error {
 // CreateTime lands in an int4 column: a value outside it would fail the whole group-commit batch.
 const CREATE_TIME = /^[0-9]{1,10}$/;
 const MAX_CREATE_TIME = 2_147_483_647;
-// PostgreSQL text and jsonb refuse NUL and lone surrogates; one such push would fail every batch it joins.
-// (isWellFormed is Node 20's lone-surrogate check, several times faster than a regular expression.)
-const storable = (text: string) =>
-  !text.includes('\u0000') && (text as string & { isWellFormed(): boolean }).isWellFormed();
 
 function required(raw: Record<string, string>, name: string): string {
   const value = raw[name];
@@ -42,8 +39,9 @@ function required(raw: Record<string, string>, name: string): string {
 
 /** Throws InvalidPushError for a payload that is not a storable push (answered 400, nothing stored). */
 export function classifyPush(raw: Record<string, string>): ClassifiedPush {
+  // one push PostgreSQL cannot store would fail every batch it joins
   for (const [key, value] of Object.entries(raw)) {
-    if (!storable(key) || !storable(value)) {
+    if (!isStorableText(key) || !isStorableText(value)) {
       throw new InvalidPushError('the push contains characters that cannot be stored');
     }
   }

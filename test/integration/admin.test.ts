@@ -61,6 +61,27 @@ describe('admin API', () => {
     expect((await json(malformed)).code).toBe('validation_failed');
   });
 
+  it('refuses text PostgreSQL cannot store with 422, in bodies and paths alike', async () => {
+    const tenant = await json(admin('/admin/tenants', { method: 'POST', json: { name: 'NUL checks' } }));
+    const cases: Array<[string, string, unknown, string]> = [
+      ['POST', '/admin/tenants', { name: 'a\u0000b' }, 'name'],
+      ['POST', '/admin/tenants', { name: 'a\ud800b' }, 'name'],
+      ['POST', `/admin/tenants/${tenant.id}/api-keys`, { name: 'k\u0000' }, 'name'],
+      ['GET', '/admin/tenants/tnt%00x', undefined, 'id'],
+      ['POST', '/admin/tenants/tnt%00x/api-keys', {}, 'id'],
+      ['DELETE', `/admin/tenants/${tenant.id}/api-keys/key%00`, undefined, 'keyId'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const res = await admin(path, { method, ...(body === undefined ? {} : { json: body }) });
+      expect(res.status, `${method} ${path}`).toBe(422);
+      const problem = await json(res);
+      expect(problem.code).toBe('validation_failed');
+      expect(problem.errors.map((e: { path: string }) => e.path)).toEqual([field]);
+    }
+    const names = (await json(admin('/admin/tenants?limit=100'))).data.map((t: { name: string }) => t.name);
+    expect(names.filter((n: string) => n.startsWith('a'))).toEqual([]);
+  });
+
   it('rejects bad paging parameters', async () => {
     for (const q of [
       'limit=0',

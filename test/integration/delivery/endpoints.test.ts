@@ -91,6 +91,39 @@ describe('webhook endpoints API', () => {
     }
   });
 
+  it('refuses text PostgreSQL cannot store with 422 on every route of this capability', async () => {
+    const { id } = await json(create({ url: 'https://example.com/nul' }));
+    const cases: Array<[string, string, unknown, string]> = [
+      [
+        'POST',
+        '/v1/webhook-endpoints',
+        { url: 'https://example.com/', description: 'a\u0000b' },
+        'description',
+      ],
+      ['POST', '/v1/webhook-endpoints', { url: 'https://example.com/a\u0000b' }, 'url'],
+      ['PATCH', `/v1/webhook-endpoints/${id}`, { description: 'lone \udc00' }, 'description'],
+      ['GET', '/v1/webhook-endpoints/wep%00x', undefined, 'id'],
+      ['GET', '/v1/events/evt%00x', undefined, 'id'],
+      ['GET', '/v1/deliveries/dlv%00x', undefined, 'id'],
+      ['POST', '/v1/deliveries/dlv%00x/retry', undefined, 'id'],
+      ['GET', '/v1/deliveries?eventId=a%00b', undefined, 'eventId'],
+      ['GET', '/v1/deliveries?endpointId=%00', undefined, 'endpointId'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const res = await h.request(path, {
+        method,
+        token: key,
+        ...(body === undefined ? {} : { json: body }),
+      });
+      expect(res.status, `${method} ${path}`).toBe(422);
+      const problem = await json(res);
+      expect(problem.code).toBe('validation_failed');
+      expect(problem.errors.map((e: { path: string }) => e.path)).toEqual([field]);
+    }
+    const stored = await json(h.request(`/v1/webhook-endpoints/${id}`, { token: key }));
+    expect(stored.description).toBe('');
+  });
+
   it('refuses private-network URLs at creation and update unless allowed', async () => {
     const { apiKey } = await createTenantWithKey(guarded, 'Guarded');
     for (const url of [

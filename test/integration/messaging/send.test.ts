@@ -127,6 +127,43 @@ describe('POST /v1/mini-programs/:appid/messages — each kind reaches WeChat as
     ]);
     expect(await received(mp.appid)).toEqual([]);
   });
+
+  it('text PostgreSQL cannot store (NUL, an unpaired surrogate) is 422 before WeChat is called', async () => {
+    const mp = await onboard(env);
+    await userWrites(env, mp, mp.openid);
+    const link = {
+      title: 't\u0000',
+      description: 'd',
+      url: 'https://shop.example/a',
+      thumbUrl: 'https://shop.example/t',
+    };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [text(mp.openid, 'nul\u0000here'), 'text.content'],
+      [text(mp.openid, 'lone \ud800'), 'text.content'],
+      [{ openid: mp.openid, type: 'link', link }, 'link.title'],
+      [{ openid: mp.openid, type: 'image', image: { mediaId: 'm\u0000' } }, 'image.mediaId'],
+    ];
+    for (const [body, path] of cases) {
+      // twice under one key: a refusal is no send, so the retry is refused the same way
+      for (let i = 0; i < 2; i++) {
+        const res = await env.h.request(`/v1/mini-programs/${mp.appid}/messages`, {
+          method: 'POST',
+          json: body,
+          token: mp.apiKey,
+          headers: { 'idempotency-key': `unstorable-${path}` },
+        });
+        expect(res.status, path).toBe(422);
+        const problem = await json(res);
+        expect(problem.code).toBe('validation_failed');
+        expect(problem.errors).toEqual([{ path, message: expect.stringContaining('cannot be stored') }]);
+      }
+    }
+    expect(await received(mp.appid)).toEqual([]);
+    const conversation = await json(
+      env.h.request(`/v1/mini-programs/${mp.appid}/conversations/${mp.openid}`, { token: mp.apiKey }),
+    );
+    expect(conversation.window.remaining).toBe(5);
+  });
 });
 
 describe('who may send', () => {

@@ -29,6 +29,7 @@ export interface SimulatorOptions {
   authorizerTokenGraceSeconds?: number;
   pushTimeoutMs?: number;
   pushAttempts?: number;
+  /** From the start of one push attempt to the start of the next (WeChat: 5 s, whether it timed out or failed fast). */
   pushRetryDelayMs?: number;
   sendWindow?: Partial<SendWindowLimits>;
   ipWhitelist?: string[] | null;
@@ -142,7 +143,7 @@ export function resolveConfig(opts: SimulatorOptions): SimConfig {
     authorizerTokenGraceSeconds: opts.authorizerTokenGraceSeconds ?? 300,
     pushTimeoutMs: opts.pushTimeoutMs ?? 5000,
     pushAttempts: opts.pushAttempts ?? 3,
-    pushRetryDelayMs: opts.pushRetryDelayMs ?? 0,
+    pushRetryDelayMs: opts.pushRetryDelayMs ?? 5000,
     sendWindow: {
       enterSession: opts.sendWindow?.enterSession ?? { count: 1, seconds: 60 },
       userMessage: opts.sendWindow?.userMessage ?? { count: 5, seconds: 172_800 },

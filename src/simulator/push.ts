@@ -31,7 +31,9 @@ function describeError(err: unknown, timedOut: boolean, timeoutMs: number): stri
 /**
  * Delivers pushes the way WeChat does: POST the encrypted XML, wait `pushTimeoutMs` for `200` with a body that
  * is exactly `success` (or empty, or a valid encrypted passive reply), otherwise drop the connection and send
- * the same body again, `pushAttempts` attempts in all. Every attempt is recorded.
+ * the same body again, `pushAttempts` attempts in all, each `pushRetryDelayMs` after the one before began
+ * (5 s: a refused connection or a 503 is re-sent 5 s later, as a timed-out attempt is). Every attempt is
+ * recorded.
  */
 export class PushService {
   private readonly inflight = new Set<AbortController>();
@@ -96,9 +98,13 @@ export class PushService {
   private async deliver(record: PushRecord, target: string, body: string, nonce: string): Promise<void> {
     const { config } = this.deps;
     const attempts = Math.max(1, config.pushAttempts);
+    let began = 0;
     for (let n = 1; n <= attempts && !this.stopping; n++) {
-      if (n > 1 && config.pushRetryDelayMs > 0)
-        await new Promise((r) => setTimeout(r, config.pushRetryDelayMs));
+      // the next attempt begins pushRetryDelayMs after the last one began, however that one ended
+      const wait = n > 1 ? began + config.pushRetryDelayMs - Date.now() : 0;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (this.stopping) break;
+      began = Date.now();
       const attempt = await this.attempt(record, n, target, body, nonce);
       record.attempts.push(attempt);
       this.deps.state().events.emit('push', record);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { resolveConfig } from '../../src/simulator/options.js';
 import { startTestSimulator, type TestSimulator, unreachableUrl } from '../helpers/simulator.js';
 import { DEMO_APPID, DEMO_OPENID, DEMO_USER_NAME, fixedClock, openPush, Receiver } from './support.js';
 
@@ -56,6 +57,23 @@ describe('delivery', () => {
       expect(a.durationMs).toBeGreaterThanOrEqual(190);
     }
     expect(await t.control.pushes({ status: 'failed' })).toHaveLength(1);
+  });
+
+  it('re-sends pushRetryDelayMs after the previous attempt began, after a fast failure too (WeChat: 5 s)', async () => {
+    expect(resolveConfig({ ...t.credentials, relayBaseUrl: relay.url }).pushRetryDelayMs).toBe(5000);
+    await t.control.setConfig({ pushRetryDelayMs: 300 });
+    relay.queue = ['error500', 'fail'];
+    const started = Date.now();
+    const { push } = await t.control.sendText(DEMO_APPID, DEMO_OPENID, 'x', { wait: true });
+    expect(push.attempts.map((a) => a.ok)).toEqual([false, false, true]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    // a timed-out attempt (200 ms) is re-sent 300 ms after it began, not 300 ms after it ended
+    relay.queue = ['hang'];
+    const again = Date.now();
+    const timedOut = await t.control.sendText(DEMO_APPID, DEMO_OPENID, 'y', { wait: true });
+    expect(timedOut.push.attempts.map((a) => a.ok)).toEqual([false, true]);
+    expect(Date.now() - again).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - again).toBeLessThan(480);
   });
 
   it('records connection errors and honours pushAttempts', async () => {

@@ -215,6 +215,16 @@ export async function recordAttempt(q: Query, o: AttemptOutcome): Promise<Record
   return r ?? { applied: false, failingSince: null };
 }
 
+const RENEW = `UPDATE deliveries d SET lease_until = $1
+FROM unnest($2::text[], $3::text[]) AS h(id, token)
+WHERE d.id = h.id AND d.lease_token = h.token AND d.status = 'pending'`;
+
+/** Extends the leases of jobs still held (matching their claim's token) to `until`. */
+export async function renewLeases(q: Query, held: ReadonlyMap<string, string>, until: Date): Promise<void> {
+  if (held.size === 0) return;
+  await q(RENEW, [until, [...held.keys()], [...held.values()]]);
+}
+
 // Pending deliveries of a disabled endpoint are failed rather than left waiting: left pending they would sit in
 // front of every claim's index scan for as long as the endpoint stays off. A replay (onlyFailed) after
 // re-enabling sends them again. Rows leased right now are left to their worker; the claim fails them next time.

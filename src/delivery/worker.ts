@@ -12,6 +12,7 @@ import {
   queueStats,
   type RecordedAttempt,
   recordAttempts,
+  renewLeases,
 } from './queue.js';
 import { WebhookSender } from './sender.js';
 import { secretKey, signatureHeader } from './signing.js';
@@ -24,6 +25,8 @@ export interface DeliveryWorkerOptions {
   random?: () => number;
   /** the polling backstop behind LISTEN/NOTIFY */
   pollIntervalMs?: number;
+  /** how often leases of jobs still running are extended, when attempts may outlast a lease (tests) */
+  leaseRenewIntervalMs?: number;
 }
 
 export type DeliveryWorker = Omit<BackgroundJob, 'runOnce'> & {
@@ -39,6 +42,12 @@ const MAX_BATCH = 100;
 const MAX_RECORD_BATCH = 200;
 /** time a worker keeps a claimed job beyond the attempt's own timeout, for writing the outcome */
 const LEASE_MARGIN_MS = 5_000;
+/**
+ * The longest lease a claim takes, so that a job of an instance that died is attempted again within 30 s
+ * (http-api.md §6: lease + the 1 s poll). When DELIVERY_TIMEOUT_MS + the margin is longer, the worker extends
+ * the leases of its running jobs every quarter lease instead.
+ */
+const MAX_LEASE_MS = 20_000;
 
 /**
  * Claims due deliveries and POSTs them, `config.deliveryConcurrency` at a time. Claiming never waits for a batch
@@ -53,7 +62,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   const concurrency = config.deliveryConcurrency;
   const batchSize = Math.min(MAX_BATCH, concurrency);
   const perEndpointMax = Math.max(1, Math.ceil(concurrency / 2));
-  const leaseMs = config.deliveryTimeoutMs + LEASE_MARGIN_MS;
+  const leaseMs = Math.min(config.deliveryTimeoutMs + LEASE_MARGIN_MS, MAX_LEASE_MS);
+  const renewsLeases = config.deliveryTimeoutMs + LEASE_MARGIN_MS > leaseMs;
   const schedule = config.deliveryRetryScheduleMs;
   const random = opts.random ?? Math.random;
   const sender = new WebhookSender({
@@ -64,6 +74,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   const keys = new Map<string, Buffer>();
 
   const inFlight = new Set<Promise<void>>();
+  /** delivery id → claim token of every job this worker holds, for renewing their leases */
+  const held = new Map<string, string>();
   const perEndpoint = new Map<string, number>();
   let stopped = true;
   let pumping: Promise<void> | undefined;
@@ -71,6 +83,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   let pumpActive = false;
   let pumpAgain = false;
   let poll: NodeJS.Timeout | undefined;
+  let renew: NodeJS.Timeout | undefined;
   let unlisten: (() => Promise<void>) | undefined;
 
   const key = (sealed: string): Buffer => {
@@ -261,6 +274,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   // The per-endpoint count is of requests to the endpoint: it drops as soon as the endpoint answered, while
   // the outcome waits for its group commit (the job still holds a slot of `concurrency` until it is written).
   const launch = (job: ClaimedJob, token: string): Promise<void> => {
+    held.set(job.id, token);
     perEndpoint.set(job.endpoint_id, (perEndpoint.get(job.endpoint_id) ?? 0) + 1);
     let answered = false;
     const sent = (): void => {
@@ -272,6 +286,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     };
     const p: Promise<void> = process(job, token, sent).finally(() => {
       sent();
+      held.delete(job.id);
       inFlight.delete(p);
       // a claim under way re-checks worthClaiming() itself once it has launched its jobs
       if (!stopped && !pumpActive && worthClaiming()) pump();
@@ -370,6 +385,18 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
       stopped = false;
       poll = setInterval(discoverAll, opts.pollIntervalMs ?? 1_000);
       poll.unref?.();
+      if (renewsLeases) {
+        renew = setInterval(
+          () => {
+            const now = deps.clock.now().getTime();
+            renewLeases(deps.db.query, new Map(held), new Date(now + leaseMs)).catch((err: unknown) =>
+              deps.log.warn({ err }, 'renewing delivery leases failed; tried again shortly'),
+            );
+          },
+          opts.leaseRenewIntervalMs ?? leaseMs / 4,
+        );
+        renew.unref?.();
+      }
       deps.db
         .listen(DELIVERIES_CHANNEL, notified)
         .then((off) => {
@@ -406,6 +433,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         }),
       ]);
       clearTimeout(timer);
+      // leases were renewed while the running jobs finished; those still running now lapse and are retried
+      clearInterval(renew);
       await sender.close().catch(() => {});
     },
   };

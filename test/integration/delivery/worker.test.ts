@@ -517,6 +517,56 @@ describe('delivery worker', () => {
     ]);
   });
 
+  it('takes leases of at most 20 s and renews them while a long attempt runs (DELIVERY_TIMEOUT_MS 60 s)', async () => {
+    // its own clock: moving the shared one would make other tests' retries due
+    const clock = new ManualClock(Date.now());
+    const slow = await createHarness({ env: { ...ENV, DELIVERY_TIMEOUT_MS: '60000' }, clock });
+    const w = createDeliveryWorker(slow.deps, { random: () => 0.5, leaseRenewIntervalMs: 50 });
+    try {
+      const t = await createTenantWithKey(slow, 'Slow');
+      const created = await slow.request('/v1/webhook-endpoints', {
+        method: 'POST',
+        json: { url: receiver.urlFor('/slow') },
+        token: t.apiKey,
+      });
+      expect(created.status).toBe(201);
+      receiver.reply('/slow', { status: 200, delayMs: 1_500 });
+      await slow.deps.db.transaction((q) =>
+        enqueueEvents(
+          q,
+          [{ tenantId: t.tenantId, appid: 'wxapp1', type: 'message.received', data: {} }],
+          clock.now(),
+        ),
+      );
+      const leaseLeft = async () => {
+        const [row] = await slow.deps.db.query<{ lease_until: Date | null }>(
+          'SELECT lease_until FROM deliveries WHERE tenant_id = $1',
+          [t.tenantId],
+        );
+        return row?.lease_until ? row.lease_until.getTime() - clock.now().getTime() : null;
+      };
+      w.start();
+      await receiver.waitFor((r) => r.path === '/slow');
+      expect(await leaseLeft()).toBe(20_000);
+      clock.advance(15_000);
+      await expect.poll(leaseLeft, { timeout: 1_000, interval: 20 }).toBe(20_000);
+      // nobody else may take it meanwhile
+      expect(
+        await claimDue(slow.deps.db.query, {
+          now: clock.now(),
+          leaseUntil: new Date(clock.now().getTime() + 20_000),
+          token: 'other',
+          limit: 10,
+        }),
+      ).toEqual([]);
+      await expect.poll(leaseLeft, { timeout: 5_000, interval: 50 }).toBeNull();
+      expect(receiver.requests('/slow')).toHaveLength(1);
+    } finally {
+      await w.stop(Date.now() + 2_000);
+      await slow.close();
+    }
+  });
+
   it('gives a job whose worker died to another worker once the lease expires', async () => {
     const t = await tenant();
     await endpoint(t, '/crash');

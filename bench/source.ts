@@ -42,6 +42,8 @@ export function prepareSource(
 function startCommand(root: string): { entry: string; nodeArgs: string[] } {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const words = pkg.scripts.start.trim().split(/\s+/);
+  // `exec node …`: the shell npm runs the script in becomes node, so signals reach it
+  if (words[0] === 'exec') words.shift();
   const entry = words.at(-1);
   if (words[0] !== 'node' || !entry || !/\.[jt]s$/.test(entry))
     throw new Error(`bench: cannot read the entry of the start script "${pkg.scripts.start}"`);

@@ -18,7 +18,16 @@ export interface SpawnedService {
  * signal, SIGKILL included, reaches the service itself and nothing is left running.
  */
 export function spawnEntry(entry: string, env: Record<string, string>, args: string[] = []): SpawnedService {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry), ...args], {
+  return spawnCommand(process.execPath, ['--import', 'tsx', join(ROOT, entry), ...args], env);
+}
+
+/** `npm run <script>` itself, as users and process managers start it (signals then go to npm). */
+export function spawnNpmScript(script: string, env: Record<string, string>): SpawnedService {
+  return spawnCommand('npm', ['run', '--silent', script], env);
+}
+
+function spawnCommand(command: string, args: string[], env: Record<string, string>): SpawnedService {
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

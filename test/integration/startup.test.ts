@@ -2,7 +2,7 @@ import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, COMPONENT, TEST_MASTER_KEY } from '../helpers/app.js';
 import { createEmptyPostgresDatabase, onPostgres } from '../helpers/db.js';
-import { spawnEntry } from '../helpers/process.js';
+import { spawnEntry, spawnNpmScript } from '../helpers/process.js';
 
 const baseEnv = {
   WECHAT_COMPONENT_APPID: COMPONENT.appid,
@@ -56,6 +56,22 @@ describe('npm start', () => {
       expect(tenants.status).toBe(200);
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
+    },
+    SPAWN_TIMEOUT,
+  );
+
+  it(
+    'through npm start, SIGTERM to npm reaches the service: it shuts down gracefully and npm exits 0',
+    async () => {
+      const p = spawnNpmScript('start', baseEnv);
+      running.push(p);
+      const started = await p.waitForLog('kefu-relay started', SPAWN_TIMEOUT);
+      const base = `http://127.0.0.1:${started.port}`;
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+      expect(p.stdout.some((l) => l.includes('"msg":"kefu-relay stopped"'))).toBe(true);
+      await expect(fetch(`${base}/healthz`)).rejects.toThrow();
     },
     SPAWN_TIMEOUT,
   );

@@ -1,14 +1,24 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
-/** Parses `<n>ms|s|m|h|d` into milliseconds; throws on anything else. */
+/** No duration setting means more than a year; longer ones would overflow the dates computed from them. */
+const MAX_DURATION_MS = 365 * 86_400_000;
+
+/** Parses `<n>ms|s|m|h|d` (at most 365d) into milliseconds; throws on anything else. */
 export function parseDuration(text: string): number {
   const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
   if (!match) throw new Error(`"${text}" is not a duration like 500ms, 5s, 5m, 2h or 5d`);
   const n = Number(match[1]);
   const unit = match[2] as 'ms' | 's' | 'm' | 'h' | 'd';
   const factor = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit];
-  return n * factor;
+  const ms = n * factor;
+  if (ms > MAX_DURATION_MS) throw new Error(`"${text}" is longer than the 365d a duration may be`);
+  return ms;
 }
+
+// A name as DNS has them (letters, digits, hyphens, dots) or an IP address literal.
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 export interface WindowSpec {
   /** messages allowed */
@@ -109,7 +119,10 @@ const envSchema = z.object({
     .refine((v) => v === 'memory://' || /^postgres(ql)?:\/\//.test(v), 'must be postgres://… or memory://')
     .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  HOST: z
+    .string()
+    .default('0.0.0.0')
+    .refine((v) => isIP(v) !== 0 || HOSTNAME.test(v), 'must be an IP address or a host name'),
   PORT: int(3000, 0, 65535),
   PUBLIC_BASE_URL: httpUrl.optional(),
   WECHAT_COMPONENT_APPID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the component appid (wx…)'),

@@ -97,8 +97,15 @@ export async function startService(
   let port = config.port;
   if (config.runApi) {
     const app = createApp(deps);
-    server = await new Promise<ServerType>((resolve) => {
+    server = await new Promise<ServerType>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+      // a port in use or an address this machine does not have: one clear line, not an uncaught error
+      s.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`));
+      });
+    }).catch(async (err: unknown) => {
+      await db.close().catch(() => {});
+      throw err;
     });
     port = (server.address() as AddressInfo).port;
   }

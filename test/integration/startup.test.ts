@@ -41,6 +41,24 @@ describe('npm start', () => {
   );
 
   it(
+    'exits 1 with one clear line when the port is taken',
+    async () => {
+      const first = spawnEntry('src/main.ts', baseEnv);
+      running.push(first);
+      const started = await first.waitForLog('kefu-relay started', SPAWN_TIMEOUT);
+      const second = spawnEntry('src/main.ts', { ...baseEnv, PORT: String(started.port) });
+      running.push(second);
+      expect(await second.exited).toBe(1);
+      expect(second.stderr.join('')).toBe(
+        `kefu-relay failed to start: cannot listen on 127.0.0.1:${started.port}: EADDRINUSE\n`,
+      );
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+    },
+    SPAWN_TIMEOUT,
+  );
+
+  it(
     'serves, then stops on SIGTERM with exit 0',
     async () => {
       const p = spawnEntry('src/main.ts', baseEnv);

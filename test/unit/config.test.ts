@@ -10,8 +10,11 @@ describe('parseDuration', () => {
     expect(parseDuration('2h')).toBe(7_200_000);
     expect(parseDuration('5d')).toBe(432_000_000);
   });
-  it.each(['', '5', 's', '1.5s', '-1s', '5w', '5 s s'])('refuses %j', (text) => {
+  it.each(['', '5', 's', '1.5s', '-1s', '5w', '5 s s', '366d', '100000000000d'])('refuses %j', (text) => {
     expect(() => parseDuration(text)).toThrow();
+  });
+  it('takes up to a year', () => {
+    expect(parseDuration('365d')).toBe(365 * 86_400_000);
   });
 });
 
@@ -54,6 +57,8 @@ describe('loadConfig', () => {
         DELIVERY_RETRY_SCHEDULE: '5s,soon',
         SEND_WINDOW_ENTER_SESSION: 'one/minute',
         PORT: 'eighty',
+        HOST: 'not_a_host',
+        ENDPOINT_DISABLE_AFTER: '100000000000d',
       });
     } catch (err) {
       error = err as ConfigError;
@@ -68,11 +73,19 @@ describe('loadConfig', () => {
       'DELIVERY_RETRY_SCHEDULE',
       'SEND_WINDOW_ENTER_SESSION',
       'PORT',
+      'HOST',
+      'ENDPOINT_DISABLE_AFTER',
     ]) {
       expect(text).toContain(name);
     }
     expect(text).not.toContain('too-short-secret-value');
     expect(text).not.toContain('short-admin-secret');
+  });
+
+  it('takes IP addresses and host names as HOST', () => {
+    for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1', 'localhost', 'kefu-1.internal.example.com']) {
+      expect(testConfig({ HOST: host }).host).toBe(host);
+    }
   });
 
   it('treats empty variables as unset', () => {

@@ -172,16 +172,32 @@ export async function deleteEndpoint(ctx: RequestContext, id: string): Promise<v
   ctx.log.info({ endpointId: id }, 'webhook endpoint deleted');
 }
 
-/** A new secret; the current one becomes the previous and keeps signing alongside for 24 h. */
+/** Secrets rotated away that keep signing at once (a sixth rotation within 24 h retires the oldest early). */
+const MAX_PREVIOUS_SECRETS = 5;
+
+// The current secret joins the front of previous_secrets with its 24 h; expired ones leave the list. The
+// single previous_secret_* columns keep the newest for the version before (see the schema).
+const ROTATE = `UPDATE webhook_endpoints SET
+  previous_secrets = jsonb_build_array(jsonb_build_object('secretEnc', secret_enc, 'expiresAt', $6::text))
+    || COALESCE((SELECT jsonb_agg(p.s ORDER BY p.i) FROM jsonb_array_elements(previous_secrets)
+        WITH ORDINALITY AS p(s, i)
+      WHERE (p.s->>'expiresAt')::timestamptz > $5 AND p.i < ${MAX_PREVIOUS_SECRETS}), '[]'::jsonb),
+  previous_secret_enc = secret_enc, previous_secret_expires_at = $3, secret_enc = $4, updated_at = $5
+WHERE id = $1 AND tenant_id = $2 RETURNING id`;
+
+/** A new secret; the current one keeps signing alongside for 24 h, as do those rotated away before it. */
 export async function rotateEndpointSecret(ctx: RequestContext, id: string): Promise<{ secret: string }> {
   const now = ctx.deps.clock.now();
   const secret = generateSecret();
-  const rows = await ctx.deps.db.query(
-    `UPDATE webhook_endpoints SET previous_secret_enc = secret_enc, previous_secret_expires_at = $3,
-       secret_enc = $4, updated_at = $5
-     WHERE id = $1 AND tenant_id = $2 RETURNING id`,
-    [id, ctx.tenantId, new Date(now.getTime() + ROTATION_OVERLAP_MS), ctx.deps.secrets.encrypt(secret), now],
-  );
+  const expires = new Date(now.getTime() + ROTATION_OVERLAP_MS);
+  const rows = await ctx.deps.db.query(ROTATE, [
+    id,
+    ctx.tenantId,
+    expires,
+    ctx.deps.secrets.encrypt(secret),
+    now,
+    expires.toISOString(),
+  ]);
   if (rows.length === 0) throw notFound('Webhook endpoint');
   ctx.log.info({ endpointId: id }, 'webhook endpoint secret rotated');
   return { secret };

@@ -20,8 +20,8 @@ export interface ClaimedJob {
   url: string;
   enabled: boolean;
   secret_enc: string;
-  previous_secret_enc: string | null;
-  previous_secret_expires_at: Date | null;
+  /** secrets rotated away, newest first, each signing until its expiresAt (ISO 8601) */
+  previous_secrets: { secretEnc: string; expiresAt: string }[];
 }
 
 // A claim walks the pending index per endpoint, so it costs what it claims, whatever the backlog, and no
@@ -62,7 +62,7 @@ FROM events e, webhook_endpoints w
 WHERE d.id IN (SELECT id FROM locked) AND e.id = d.event_id AND w.id = d.endpoint_id
 RETURNING d.id, d.attempt_count AS attempt, d.event_id, e.type, e.appid, e.created_at,
   e.data::text AS data_json, d.endpoint_id,
-  w.url, w.enabled, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at`;
+  w.url, w.enabled, w.secret_enc, w.previous_secrets`;
 
 export interface ClaimOptions {
   now: Date;

@@ -169,8 +169,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
       );
       const timestamp = Math.floor(at.getTime() / 1000);
       const signing = [key(job.secret_enc)];
-      if (job.previous_secret_enc && job.previous_secret_expires_at && job.previous_secret_expires_at > at)
-        signing.push(key(job.previous_secret_enc));
+      for (const previous of job.previous_secrets)
+        if (Date.parse(previous.expiresAt) > at.getTime()) signing.push(key(previous.secretEnc));
       const result = await sender.post(
         job.url,
         {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, pgTable, text } from 'drizzle-orm/pg-core';
+import { boolean, index, integer, jsonb, pgTable, text } from 'drizzle-orm/pg-core';
 import { events } from './events.js';
 import { tenants, ts } from './tenants.js';
 
@@ -17,7 +17,18 @@ export const webhookEndpoints = pgTable(
     enabled: boolean('enabled').notNull().default(true),
     disabledReason: text('disabled_reason'),
     secretEnc: text('secret_enc').notNull(),
-    /** after a rotation the old secret keeps signing until previous_secret_expires_at */
+    /**
+     * Every secret rotated away in the last 24 h, newest first, each signing until its expiresAt: two
+     * rotations in a day leave both old secrets working (at most five are kept).
+     */
+    previousSecrets: jsonb('previous_secrets')
+      .$type<{ secretEnc: string; expiresAt: string }[]>()
+      .notNull()
+      .default(sql`'[]'::jsonb`),
+    /**
+     * The newest of previous_secrets, still written for instances of the version before it during a rolling
+     * upgrade; nothing reads it. A later migration drops it.
+     */
     previousSecretEnc: text('previous_secret_enc'),
     previousSecretExpiresAt: ts('previous_secret_expires_at'),
     /** start of the current run of failed attempts (null after any success) */

@@ -342,6 +342,45 @@ describe('delivery worker', () => {
     );
   });
 
+  it('keeps every secret rotated away in the last 24 h signing, each until its own expiry', async () => {
+    clock.set(Date.now());
+    const t = await tenant();
+    const ep = await endpoint(t, '/rotate-twice');
+    const rotate = async () =>
+      (
+        await json(
+          h.request(`/v1/webhook-endpoints/${ep.id}/rotate-secret`, { method: 'POST', token: t.apiKey }),
+        )
+      ).secret as string;
+    const s1 = await rotate();
+    clock.advance(12 * 3_600_000);
+    const s2 = await rotate();
+    const signedWith = async () => {
+      const eventId = await emit(t);
+      await worker.runOnce();
+      const req = receiver.requests('/rotate-twice').find((r) => r.headers['webhook-id'] === eventId)!;
+      const ts = new Date(Number(req.headers['webhook-timestamp']) * 1000);
+      const signatures = req.headers['webhook-signature']!.split(' ');
+      // every signature is one of the three secrets' (the clock is ahead of the real one: compare, not verify)
+      return [ep.secret, s1, s2]
+        .map((secret, i) => (signatures.includes(new Webhook(secret).sign(eventId, ts, req.body)) ? i : -1))
+        .filter((i) => i >= 0)
+        .concat(signatures.length > 3 ? [-1] : []);
+    };
+    expect(await signedWith()).toEqual([0, 1, 2]);
+    clock.advance(12 * 3_600_000 + 1_000); // 24 h after the first rotation
+    expect(await signedWith()).toEqual([1, 2]);
+    clock.advance(12 * 3_600_000);
+    expect(await signedWith()).toEqual([2]);
+    // at most five old secrets are kept however often it rotates
+    for (let i = 0; i < 7; i++) await rotate();
+    const [row] = await h.deps.db.query<{ n: number }>(
+      'SELECT jsonb_array_length(previous_secrets) AS n FROM webhook_endpoints WHERE id = $1',
+      [ep.id],
+    );
+    expect(row?.n).toBe(5);
+  });
+
   it('delivers only what an endpoint filters for', async () => {
     const t = await tenant();
     const all = await endpoint(t, '/f-all');

@@ -1,4 +1,5 @@
 import type { Deps } from '../deps.js';
+import type { KeyUsed } from '../wechat/crypto.js';
 import { buildEncryptedReply } from '../wechat/envelope.js';
 import { buildXml } from '../wechat/xml.js';
 import { withAuthorizerToken } from './authorizer-tokens.js';
@@ -19,6 +20,10 @@ export interface ReleaseTestInput {
   payload: Record<string, string>;
   nonce: string;
   format: 'xml' | 'json';
+  /** the EncodingAESKey that decrypted the push: the reply uses the same */
+  keyUsed: KeyUsed;
+  /** WeChat re-sent a push already stored: answered again, but its QUERY_AUTH_CODE work is not redone */
+  duplicate: boolean;
 }
 
 function passiveText(deps: Deps, input: ReleaseTestInput, content: string) {
@@ -34,6 +39,7 @@ function passiveText(deps: Deps, input: ReleaseTestInput, content: string) {
     nonce: input.nonce,
     timestamp: String(now),
     format: input.format,
+    key: input.keyUsed,
   });
   return { body, contentType: input.format === 'json' ? 'application/json' : 'application/xml' };
 }
@@ -66,7 +72,8 @@ export const pendingReleaseWork = new Set<Promise<void>>();
  * For a decrypted push of a release-test account: the encrypted passive reply (text →
  * TESTCOMPONENT_MSG_TYPE_TEXT_callback; an event → `<Event>from_callback`), or for `QUERY_AUTH_CODE:xxx` a
  * `success` answer now and, in the background, api_query_auth with xxx (reusing the one exchange if the
- * `authorized` event already did it) then custom/send text `xxx_from_api` to the sender.
+ * `authorized` event already did it) then custom/send text `xxx_from_api` to the sender (once: not again
+ * for WeChat's re-sends of the same push).
  */
 export async function handleReleaseTestPush(
   deps: Deps,
@@ -75,7 +82,7 @@ export async function handleReleaseTestPush(
   const { MsgType: msgType, Content: content, Event: event, FromUserName: openid } = input.payload;
   if (msgType === 'event' && event) return passiveText(deps, input, `${event}from_callback`);
   if (msgType === 'text' && content === TEXT_PROBE) return passiveText(deps, input, `${TEXT_PROBE}_callback`);
-  if (msgType === 'text' && content?.startsWith(QUERY_AUTH_CODE) && openid) {
+  if (msgType === 'text' && content?.startsWith(QUERY_AUTH_CODE) && openid && !input.duplicate) {
     const code = content.slice(QUERY_AUTH_CODE.length);
     const work = answerQueryAuthCode(deps, code, openid);
     pendingReleaseWork.add(work);

@@ -77,11 +77,14 @@ export interface WeChatCryptoOptions {
   previousEncodingAesKey?: string;
 }
 
+/** Which EncodingAESKey: the configured one, or the previous one during a key change. */
+export type KeyUsed = 'current' | 'previous';
+
 export interface DecryptResult {
   message: string;
   appid: string;
   random: Buffer;
-  keyUsed: 'current' | 'previous';
+  keyUsed: KeyUsed;
 }
 
 interface KeyMaterial {
@@ -162,7 +165,16 @@ export class WeChatCrypto {
     return safeEqualHex(msgSignature, this.msgSignature(timestamp, nonce, encrypt));
   }
 
-  encrypt(plaintext: string, random: Buffer = randomBytes(16), appid: string = this.appid): string {
+  /**
+   * `key: 'previous'` encrypts with the previous EncodingAESKey (a reply to a push only it decrypted,
+   * wechat-protocol.md §1.1); without one configured, the current key.
+   */
+  encrypt(
+    plaintext: string,
+    random: Buffer = randomBytes(16),
+    appid: string = this.appid,
+    key: KeyUsed = 'current',
+  ): string {
     if (random.length !== 16) throw new RangeError('random must be 16 bytes');
     const msg = Buffer.from(plaintext, 'utf8');
     const tail = Buffer.from(appid, 'utf8');
@@ -173,7 +185,8 @@ export class WeChatCrypto {
     full.writeUInt32BE(msg.length, 16);
     msg.copy(full, HEADER);
     tail.copy(full, HEADER + msg.length);
-    const cipher = createCipheriv('aes-256-cbc', this.#current.key, this.#current.iv);
+    const material = key === 'previous' && this.#previous ? this.#previous : this.#current;
+    const cipher = createCipheriv('aes-256-cbc', material.key, material.iv);
     cipher.setAutoPadding(false);
     return Buffer.concat([cipher.update(full), cipher.final()]).toString('base64');
   }

@@ -1,5 +1,5 @@
 import { parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
-import type { WeChatCrypto } from './crypto.js';
+import type { KeyUsed, WeChatCrypto } from './crypto.js';
 import { buildXml, DEFAULT_MAX_BYTES, exceedsUtf8Bytes, parseXmlDocument, XmlError } from './xml.js';
 
 // The outer layer of pushes and passive replies (wechat-protocol.md §1.4) and the decrypted inner payload.
@@ -126,6 +126,8 @@ export interface EncryptedReplyOptions {
   timestamp: string;
   format: EnvelopeFormat;
   random?: Buffer;
+  /** the key that decrypted the push answered (default: the current one) */
+  key?: KeyUsed;
 }
 
 /** An encrypted passive reply; its tail appid is the crypto's appid (the component appid, §11.6). */
@@ -135,7 +137,7 @@ export function buildEncryptedReply(
   opts: EncryptedReplyOptions,
 ): string {
   const timeStamp = timestampNumber(opts.timestamp);
-  const encrypt = crypto.encrypt(plaintext, opts.random);
+  const encrypt = crypto.encrypt(plaintext, opts.random, undefined, opts.key);
   const signature = crypto.msgSignature(opts.timestamp, opts.nonce, encrypt);
   const reply = { Encrypt: encrypt, MsgSignature: signature, TimeStamp: timeStamp, Nonce: opts.nonce };
   return opts.format === 'json' ? JSON.stringify(reply) : buildXml(reply);

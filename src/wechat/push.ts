@@ -1,4 +1,4 @@
-import type { WeChatCrypto } from './crypto.js';
+import type { DecryptResult, KeyUsed, WeChatCrypto } from './crypto.js';
 import {
   type Envelope,
   EnvelopeError,
@@ -37,6 +37,8 @@ export interface OpenedPush {
   fields: Record<string, string>;
   /** the decrypted text itself (dedupe of component events hashes it) */
   plaintext: string;
+  /** the EncodingAESKey that decrypted it: a passive reply is encrypted with the same */
+  keyUsed: KeyUsed;
 }
 
 const rejectSignature = (message: string) => new PushRejectedError('rejected_signature', 401, message);
@@ -60,18 +62,20 @@ export function openPush(crypto: WeChatCrypto, body: string, query: PushQuery): 
   if (!crypto.verifyMsgSignature(msgSignature, timestamp, nonce, envelope.encrypt)) {
     throw rejectSignature('msg_signature does not verify');
   }
-  let plaintext: string;
+  let decrypted: DecryptResult;
   try {
-    plaintext = crypto.decrypt(envelope.encrypt).message;
+    decrypted = crypto.decrypt(envelope.encrypt);
   } catch {
     throw rejectSignature('Encrypt does not decrypt for this platform');
   }
+  const plaintext = decrypted.message;
   try {
     return {
       format: envelope.format,
       envelope,
       plaintext,
       fields: parseInnerPayload(plaintext, envelope.format),
+      keyUsed: decrypted.keyUsed,
     };
   } catch (err) {
     if (!(err instanceof EnvelopeError)) throw err;

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idPattern } from '../../../src/ids.js';
 import { classifyPush } from '../../../src/ingest/classify.js';
 import { type PushToStore, storePushes } from '../../../src/ingest/store.js';
-import { createHarness, type TestHarness } from '../../helpers/app.js';
+import { WeChatCrypto } from '../../../src/wechat/crypto.js';
+import { COMPONENT, createHarness, type TestHarness } from '../../helpers/app.js';
 import {
   type BuiltPush,
   callbackPath,
@@ -544,6 +545,40 @@ describe('全网发布 test accounts', () => {
     expect(
       await countRows(h, 'pushes', 'appid = $1 AND tenant_id IS NULL AND event_id IS NULL', [account.appid]),
     ).toBe(1);
+  });
+});
+
+describe('全网发布 during an EncodingAESKey change', () => {
+  it('a push only the previous key decrypts gets its passive reply encrypted with that key', async () => {
+    const oldKey = 'ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut';
+    const changed = await createHarness({
+      env: { WECHAT_COMPONENT_AES_KEY_PREVIOUS: oldKey },
+    });
+    try {
+      const before = new WeChatCrypto({
+        token: COMPONENT.token,
+        encodingAesKey: oldKey,
+        appid: COMPONENT.appid,
+      });
+      const account = { appid: 'wx9252c5e0bb1836fc', userName: 'gh_c0f28a78b318' };
+      const push = pushOf(before, account, textFields('o-release-tester', 'TESTCOMPONENT_MSG_TYPE_TEXT'));
+      const res = await changed.request(push.path, { method: 'POST', body: push.body });
+      expect(res.status).toBe(200);
+      const reply = await res.text();
+      const encrypt = /<Encrypt><!\[CDATA\[(.+?)\]\]><\/Encrypt>/.exec(reply)?.[1] as string;
+      expect(before.decrypt(encrypt).message).toContain('TESTCOMPONENT_MSG_TYPE_TEXT_callback');
+      // a push under the current key is answered under the current key
+      const current = pushOf(
+        changed.deps.crypto,
+        account,
+        textFields('o-release-tester', 'TESTCOMPONENT_MSG_TYPE_TEXT'),
+      );
+      const now = await (await changed.request(current.path, { method: 'POST', body: current.body })).text();
+      const encryptNow = /<Encrypt><!\[CDATA\[(.+?)\]\]><\/Encrypt>/.exec(now)?.[1] as string;
+      expect(changed.deps.crypto.decrypt(encryptNow).keyUsed).toBe('current');
+    } finally {
+      await changed.close();
+    }
   });
 });
 

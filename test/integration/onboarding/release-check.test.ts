@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RELEASE_TEST_APPIDS } from '../../../src/onboarding/release-accounts.js';
 import { pendingReleaseWork } from '../../../src/onboarding/release-check.js';
+import { pushOf, textFields } from '../../helpers/pushes.js';
 import { type OnboardingEnv, startOnboardingEnv } from './env.js';
 import { eventRows } from './flow.js';
 
@@ -42,6 +43,35 @@ describe('全网发布', () => {
       expect(rows).toEqual([{ tenant_id: null, status: 'authorized' }]);
     },
   );
+
+  it('a QUERY_AUTH_CODE push WeChat re-sends is answered each time, its custom message sent once', async () => {
+    const [appid, userName] = ['wx570bc396a51b8ff8', 'gh_3c884a361561'];
+    const { authCode } = await env.sim.control.authorize({ appid, wait: true });
+    await env.sim.control.createUser(appid, { openid: 'o-release-retry', known: true });
+    // the user writes first (through the simulator), so WeChat's send window is open for the reply
+    await env.sim.control.userAction(
+      appid,
+      'o-release-retry',
+      { type: 'text', content: 'hi' },
+      { wait: true },
+    );
+    const sent = async () =>
+      (await env.sim.control.messages({ appid })).filter(
+        (m) => (m.body as { text?: { content?: string } }).text?.content === `${authCode}_from_api`,
+      ).length;
+    // built once: each POST is the same push, as WeChat's re-sends are
+    const push = pushOf(
+      env.h.deps.crypto,
+      { appid, userName },
+      textFields('o-release-retry', `QUERY_AUTH_CODE:${authCode}`),
+    );
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${env.relay.url}${push.path}`, { method: 'POST', body: push.body });
+      expect(await res.text()).toBe('success');
+      await Promise.all([...pendingReleaseWork]);
+    }
+    expect(await sent()).toBe(1);
+  });
 
   it('test accounts belong to no tenant: no event was created for them', async () => {
     expect((await eventRows(env)).filter((e) => RELEASE_TEST_APPIDS.has(e.appid))).toEqual([]);

@@ -83,6 +83,8 @@ export function registerPushRoute(app: ApiApp, deps: Deps): void {
         payload: opened.fields,
         nonce: nonce ?? '',
         format: opened.format,
+        keyUsed: opened.keyUsed,
+        duplicate: outcome.result === 'duplicate',
       });
       return c.body(reply.body, 200, { 'content-type': reply.contentType });
     }

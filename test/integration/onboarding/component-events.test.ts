@@ -97,6 +97,25 @@ describe('component event endpoint', () => {
     ).toBe(413);
     // a correctly encrypted but malformed inner document
     expect((await env.pushComponentEvent('<xml><InfoType>x</InfoTyp></xml>')).status).toBe(400);
+    // signed and encrypted, but holding what PostgreSQL cannot store: 400, nothing stored
+    const nul = buildXml({
+      AppId: componentAppid(),
+      CreateTime: nowSec(),
+      InfoType: 'nul_test',
+      x: 'a\u0000b',
+    });
+    const res = await env.pushComponentEvent(nul);
+    expect([res.status, await res.text()]).toEqual([400, 'bad_request']);
+    expect(await countEvents('nul_test')).toBe(0);
+  });
+
+  it('counts component pushes by result on /metrics', async () => {
+    // the tests above stored, repeated, refused unsigned and malformed events
+    const text = await (await fetch(`${env.relay.url}/metrics`)).text();
+    for (const result of ['stored', 'duplicate', 'rejected_signature', 'bad_request'])
+      expect(text).toMatch(
+        new RegExp(`kefu_pushes_received_total\\{endpoint="component",result="${result}"\\} [1-9]`),
+      );
   });
 
   it('an unknown InfoType is stored and answered success, once per repeat', async () => {

@@ -86,11 +86,17 @@ function renderError(c: Context<ApiEnv>, err: unknown): Response {
       );
     }
     if (err.status === 415) {
+      // the media route alone takes multipart; every other body is JSON
+      const media = /\/media$/.test(c.req.path);
       return renderProblem(
         c,
-        new AppError('validation_failed', 'Send the body as JSON with Content-Type: application/json', {
-          errors: [{ path: '', message: 'unsupported content type' }],
-        }),
+        new AppError(
+          'validation_failed',
+          media
+            ? 'Send the image as multipart/form-data in the field "file"'
+            : 'Send the body as JSON with Content-Type: application/json',
+          { errors: [{ path: media ? 'file' : '', message: 'unsupported content type' }] },
+        ),
       );
     }
     if (err.status === 401)

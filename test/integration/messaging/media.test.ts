@@ -84,6 +84,17 @@ describe('POST /v1/mini-programs/:appid/media', () => {
     expect([res.status, (await json(res)).code]).toEqual([422, 'validation_failed']);
   });
 
+  it('a JSON body is 422 saying to send multipart/form-data', async () => {
+    const res = await env.h.request(`/v1/mini-programs/${mp.appid}/media`, {
+      method: 'POST',
+      json: { file: 'x' },
+      token: mp.apiKey,
+    });
+    const problem = await json(res);
+    expect([res.status, problem.code]).toEqual([422, 'validation_failed']);
+    expect(problem.detail).toContain('multipart/form-data');
+  });
+
   it("WeChat's refusals map like any call (40004 → 502 wechat_error with the errcode)", async () => {
     await env.sim.control.addFault({ api: 'media_upload', kind: 'errcode', errcode: 40004 });
     const res = await upload(imageForm(samplePng()));

@@ -303,8 +303,12 @@ describe('delivery worker', () => {
     expect(await json(replay({ since: t0.toISOString(), onlyFailed: false }))).toEqual({ enqueued: 1 });
     await worker.runOnce();
 
+    // a date alone is its 00:00 UTC
+    expect(await json(replay({ since: '2000-01-01', until: '2000-01-02' }))).toEqual({ enqueued: 0 });
+
     for (const bad of [
       { since: 'yesterday' },
+      { since: '2000-13-01' },
       { since: t0.toISOString(), until: t0.toISOString() },
       { since: t0.toISOString(), onlyFailed: 'no' },
       { since: t0.toISOString(), limit: 3 },

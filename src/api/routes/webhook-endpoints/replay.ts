@@ -5,7 +5,10 @@ import type { ApiApp } from '../../types.js';
 import { jsonBody, jsonResponse, problems } from '../../validation.js';
 import { idParam, security, tenantContext } from './schemas.js';
 
-const instant = z.iso.datetime({ offset: true }).openapi({ example: '2026-12-01T00:00:00Z' });
+/** ISO 8601: a date-time with Z or an offset, or a date alone (its 00:00 UTC) */
+const instant = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()])
+  .openapi({ example: '2026-12-01T00:00:00Z' });
 
 const ReplayBody = z
   .object({

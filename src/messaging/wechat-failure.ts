@@ -22,8 +22,14 @@ export function wechatFailure(err: unknown): AppError | null {
     );
   }
   if (err instanceof WeChatUnavailableError) {
+    const what = {
+      timeout: 'WeChat did not answer in time',
+      network: 'the connection to WeChat broke',
+      bad_response: 'WeChat gave no valid answer',
+      busy: 'WeChat was busy',
+    }[err.reason];
     const detail = err.sent
-      ? 'WeChat did not answer in time; the message may have been delivered, so it was not retried'
+      ? `${what} after the request was sent; the message may have been delivered, so it was not retried`
       : 'WeChat is unavailable or busy; try again later';
     return new AppError(
       'wechat_unavailable',

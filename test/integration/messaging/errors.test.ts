@@ -120,7 +120,13 @@ describe('WeChat errcodes on a send, through the one table', () => {
     await env.sim.control.addFault({ api: 'custom_send', kind: 'delay', delayMs: 1500 });
     const before = (await env.sim.control.calls('custom_send')).length;
     const res = await send(openid);
-    expect(await json(res)).toMatchObject({ status: 503, code: 'wechat_unavailable' });
+    expect(await json(res)).toMatchObject({
+      status: 503,
+      code: 'wechat_unavailable',
+      detail: expect.stringMatching(
+        /^WeChat did not answer in time after the request was sent; the message may/,
+      ),
+    });
     expect((await env.sim.control.calls('custom_send')).length - before).toBeLessThanOrEqual(1);
     await env.sim.control.idle();
     expect(await outboundStatus(openid)).toEqual([['unknown', null]]);
@@ -135,7 +141,11 @@ describe('WeChat errcodes on a send, through the one table', () => {
       status: 502,
       body: '<html>bad gateway</html>',
     });
-    expect(await json(send(openid))).toMatchObject({ status: 503, code: 'wechat_unavailable' });
+    expect(await json(send(openid))).toMatchObject({
+      status: 503,
+      code: 'wechat_unavailable',
+      detail: expect.stringMatching(/^WeChat gave no valid answer after the request was sent/),
+    });
   });
 });
 

@@ -149,6 +149,7 @@ const envSchema = z.object({
   RUN_WORKERS: bool(true),
   DB_POOL_MAX: int(10, 1, 200),
   DELIVERY_CONCURRENCY: int(128, 1, 1000),
+  DELIVERY_CONCURRENCY_PER_ENDPOINT: int(64, 1, 1000),
   WECHAT_TIMEOUT_MS: int(5000, 100, 120_000),
 });
 
@@ -177,6 +178,8 @@ export interface Config {
   deliveryRetryScheduleMs: number[];
   deliveryTimeoutMs: number;
   deliveryConcurrency: number;
+  /** requests in flight to one endpoint per process; never more than half of deliveryConcurrency */
+  deliveryConcurrencyPerEndpoint: number;
   endpointDisableAfterMs: number;
   sendWindow: { enterSession: WindowSpec; userMessage: WindowSpec; enforce: boolean };
   logLevel: string;
@@ -234,6 +237,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deliveryRetryScheduleMs: e.DELIVERY_RETRY_SCHEDULE,
     deliveryTimeoutMs: e.DELIVERY_TIMEOUT_MS,
     deliveryConcurrency: e.DELIVERY_CONCURRENCY,
+    deliveryConcurrencyPerEndpoint: e.DELIVERY_CONCURRENCY_PER_ENDPOINT,
     endpointDisableAfterMs: e.ENDPOINT_DISABLE_AFTER,
     sendWindow: {
       enterSession: e.SEND_WINDOW_ENTER_SESSION,

@@ -51,7 +51,8 @@ const MAX_LEASE_MS = 20_000;
 
 /**
  * Claims due deliveries and POSTs them, `config.deliveryConcurrency` at a time. Claiming never waits for a batch
- * to finish: free slots are refilled as attempts end, and no endpoint may hold more than half of them, so one
+ * to finish: free slots are refilled as attempts end, and no endpoint may hold more than
+ * `config.deliveryConcurrencyPerEndpoint` of them, never more than half, so one
  * slow or hanging endpoint (each attempt bounded by DELIVERY_TIMEOUT_MS) leaves the other half to the rest.
  * Woken by NOTIFY on `kefu_deliveries`, polling every second as the backstop. Failure policy: an error while
  * recording an outcome is logged and the lease runs out, so the job is attempted again (at least once, never
@@ -61,7 +62,11 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   const { config, metrics } = deps;
   const concurrency = config.deliveryConcurrency;
   const batchSize = Math.min(MAX_BATCH, concurrency);
-  const perEndpointMax = Math.max(1, Math.ceil(concurrency / 2));
+  // half the slots at most, whatever the setting: a hanging endpoint always leaves the other half to the rest
+  const perEndpointMax = Math.max(
+    1,
+    Math.min(config.deliveryConcurrencyPerEndpoint, Math.ceil(concurrency / 2)),
+  );
   const leaseMs = Math.min(config.deliveryTimeoutMs + LEASE_MARGIN_MS, MAX_LEASE_MS);
   const renewsLeases = config.deliveryTimeoutMs + LEASE_MARGIN_MS > leaseMs;
   const schedule = config.deliveryRetryScheduleMs;

@@ -457,6 +457,26 @@ describe('delivery worker', () => {
     expect(first?.attempts[0].error).toMatch(/timed out after 1000 ms/);
   });
 
+  it('sends one endpoint at most DELIVERY_CONCURRENCY_PER_ENDPOINT requests at a time', async () => {
+    const t = await tenant();
+    await endpoint(t, '/one-at-a-time');
+    receiver.reply('/one-at-a-time', { hang: true });
+    const live = createDeliveryWorker({
+      ...h.deps,
+      config: { ...h.deps.config, deliveryConcurrency: 8, deliveryConcurrencyPerEndpoint: 1 },
+    });
+    try {
+      for (let i = 0; i < 3; i++) await emit(t);
+      live.start();
+      await receiver.waitForCount(1, '/one-at-a-time');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.requests('/one-at-a-time')).toHaveLength(1);
+    } finally {
+      await live.stop(Date.now() + 3_000);
+      receiver.reply('/one-at-a-time', { status: 200 });
+    }
+  });
+
   it('is woken by NOTIFY without waiting for the poll', async () => {
     const t = await tenant();
     await endpoint(t, '/woken');

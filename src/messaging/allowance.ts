@@ -1,6 +1,7 @@
 import type { Query } from '../db/client.js';
 import { readConversation, toWindowState } from './conversations.js';
-import { checkSend, type WindowLimits } from './window.js';
+import type { TakenAllowance } from './gate.js';
+import { checkSend } from './window.js';
 
 /*
  * The send allowance in SQL around the take itself, which is the conditional UPDATE in gate.ts's statement:
@@ -24,20 +25,21 @@ export async function takeAllowanceRefusal(
 }
 
 /**
- * Returns a taken message when WeChat refused the send for a reason other than the window. Capped at the
- * largest limit, so a reset by a push in between cannot make the allowance exceed what any action grants.
+ * Returns a taken message when WeChat refused the send for a reason other than the window, so that the failed
+ * send counts for nothing (wechat-protocol.md §7). Only into the window it was taken from, and never above
+ * what that window had then: a push that moved the deadline meanwhile has reset the allowance itself
+ * (`max(remaining, n)`), and adding the message on top would grant more than any action does.
  */
 export async function giveBackAllowance(
   q: Query,
   appid: string,
   openid: string,
-  limits: WindowLimits,
+  taken: TakenAllowance,
 ): Promise<void> {
-  const cap = Math.max(limits.enterSession.count, limits.userMessage.count);
   await q(
     `update conversations set remaining = least(remaining + 1, $3::int)
-      where appid = $1 and openid = $2`,
-    [appid, openid, cap],
+      where appid = $1 and openid = $2 and deadline = $4`,
+    [appid, openid, taken.remainingBefore, taken.deadline],
   );
 }
 

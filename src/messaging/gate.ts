@@ -11,7 +11,15 @@ interface GateRow {
   tenant_id: string | null;
   status: string;
   permissions: number[] | null;
-  taken: number;
+  /** the allowance before the take, and the window's deadline then; null: nothing taken */
+  taken_from: number | null;
+  taken_deadline: Date | null;
+}
+
+/** A message taken from a send window: what the allowance and the deadline were (to give it back exactly). */
+export interface TakenAllowance {
+  remainingBefore: number;
+  deadline: Date;
 }
 
 /*
@@ -28,9 +36,11 @@ with a as (
     and exists (
       select 1 from a where a.tenant_id = $2 and a.status = 'authorized' and ${CUSTOMER_SERVICE_PERMISSION} = any(a.permissions)
     )
-  returning 1
+  returning c.remaining + 1 as taken_from, c.deadline as taken_deadline
 )
-select a.tenant_id, a.status, a.permissions, (select count(*) from taken)::int as taken from a`;
+select a.tenant_id, a.status, a.permissions, (select taken_from from taken) as taken_from,
+  (select taken_deadline from taken) as taken_deadline
+from a`;
 
 function check(row: GateRow | undefined, tenantId: string, appid: string): void {
   if (!row || row.tenant_id !== tenantId) throw notFound(`Mini-program ${appid}`);
@@ -52,12 +62,12 @@ function check(row: GateRow | undefined, tenantId: string, appid: string): void 
 
 /**
  * Checks the authorizer and, when `takeAllowance`, takes one message of the send window in the same statement.
- * Returns whether the allowance was taken (always false when not asked).
+ * Returns what was taken, or null (always null when not asked).
  */
 export async function openSend(
   q: Query,
   input: { tenantId: string; appid: string; openid: string; now: Date; takeAllowance: boolean },
-): Promise<{ taken: boolean }> {
+): Promise<{ taken: TakenAllowance | null }> {
   const rows = await q<GateRow>(OPEN_SEND, [
     input.appid,
     input.tenantId,
@@ -65,14 +75,20 @@ export async function openSend(
     input.now,
     input.takeAllowance,
   ]);
-  check(rows[0], input.tenantId, input.appid);
-  return { taken: (rows[0]?.taken ?? 0) > 0 };
+  const row = rows[0];
+  check(row, input.tenantId, input.appid);
+  return {
+    taken:
+      row?.taken_from != null && row.taken_deadline
+        ? { remainingBefore: Number(row.taken_from), deadline: row.taken_deadline }
+        : null,
+  };
 }
 
 /** The same checks without the allowance (typing, media). */
 export async function requireSendable(q: Query, tenantId: string, appid: string): Promise<void> {
   const rows = await q<GateRow>(
-    'select tenant_id, status, permissions, 0 as taken from authorizers where appid = $1',
+    'select tenant_id, status, permissions, null as taken_from, null as taken_deadline from authorizers where appid = $1',
     [appid],
   );
   check(rows[0], tenantId, appid);

@@ -4,7 +4,7 @@ import { newId } from '../ids.js';
 import { withAuthorizerToken } from '../onboarding/authorizer-tokens.js';
 import { WeChatApiError, WeChatUnavailableError } from '../wechat/errors.js';
 import { applyWeChatRefusal, giveBackAllowance, takeAllowanceRefusal } from './allowance.js';
-import { openSend } from './gate.js';
+import { openSend, type TakenAllowance } from './gate.js';
 import { type MessageType, messageContent, type SendMessageInput, toWeChatBody } from './message-body.js';
 import { type OutboundRecord, recordFailed, recordSentBatched } from './outbound.js';
 import { certainlyNotDelivered, wechatFailure } from './wechat-failure.js';
@@ -49,7 +49,7 @@ export async function sendMessage(
     now: createdAt,
     takeAllowance: enforce,
   });
-  if (enforce && !taken) {
+  if (enforce && taken === null) {
     const code = await takeAllowanceRefusal(q, appid, input.openid, createdAt);
     deps.metrics.messagesSent.inc({ type: input.type, outcome: code });
     throw windowProblem(code);
@@ -93,14 +93,14 @@ async function settleFailure(
   record: OutboundRecord,
   err: unknown,
   problem: AppError,
-  taken: boolean,
+  taken: TakenAllowance | null,
 ): Promise<void> {
   const { deps } = ctx;
   const q = deps.db.query;
   if (problem.code === 'send_window_closed' || problem.code === 'send_limit_reached') {
     await applyWeChatRefusal(q, record.appid, record.openid, problem.code, deps.clock.now());
   } else if (taken && certainlyNotDelivered(err)) {
-    await giveBackAllowance(q, record.appid, record.openid, deps.config.sendWindow);
+    await giveBackAllowance(q, record.appid, record.openid, taken);
   }
   const maybeDelivered = !certainlyNotDelivered(err);
   const errcode =

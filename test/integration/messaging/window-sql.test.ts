@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../../src/db/client.js';
-import { takeAllowanceRefusal } from '../../../src/messaging/allowance.js';
+import { giveBackAllowance, takeAllowanceRefusal } from '../../../src/messaging/allowance.js';
 import {
   type InboundAction,
   readConversation,
@@ -39,7 +39,7 @@ async function takeForSend(openid: string, now: Date): Promise<SendCheck> {
     now,
     takeAllowance: true,
   });
-  return taken ? 'ok' : takeAllowanceRefusal(db.query, 'wxsqlapp', openid, now);
+  return taken !== null ? 'ok' : takeAllowanceRefusal(db.query, 'wxsqlapp', openid, now);
 }
 afterAll(() => tdb?.drop());
 
@@ -135,6 +135,64 @@ describe('send window in SQL: the worked examples of wechat-protocol.md §7', ()
     ]);
     expect(r.outcomes).toEqual(['ok', 'send_limit_reached', 'send_window_closed']);
     expect(await state(r.openid)).toEqual({ remaining: 0, deadline: 172_960 });
+  });
+});
+
+describe('a failed send gives its message back, and only what it took (§7: failed sends do not count)', () => {
+  const act = (openid: string, action: 'enter_session' | 'user_message', t: number) =>
+    db.transaction((q) =>
+      recordInboundAction(
+        q,
+        { appid: 'wxsqlapp', openid, action, createTime: T0 + t, receivedAt: new Date((T0 + t) * 1000) },
+        LIMITS,
+      ),
+    );
+  const take = async (openid: string, t: number) => {
+    const { taken } = await openSend(db.query, {
+      tenantId: 'tnt_sql',
+      appid: 'wxsqlapp',
+      openid,
+      now: new Date((T0 + t) * 1000),
+      takeAllowance: true,
+    });
+    if (!taken) throw new Error('nothing taken');
+    return taken;
+  };
+  const giveBack = (openid: string, taken: Awaited<ReturnType<typeof take>>) =>
+    giveBackAllowance(db.query, 'wxsqlapp', openid, taken);
+
+  it('with nothing in between: as before the send', async () => {
+    const openid = `o_give_${++seq}`;
+    await act(openid, 'user_message', 0);
+    await giveBack(openid, await take(openid, 1));
+    expect(await state(openid)).toEqual({ remaining: 5, deadline: 172_800 });
+  });
+
+  it('the user entering the session again while it failed: 1, not 2, under a limit of 1', async () => {
+    const openid = `o_give_${++seq}`;
+    await act(openid, 'enter_session', 0);
+    const taken = await take(openid, 1);
+    await act(openid, 'enter_session', 2); // resets to max(0, 1) = 1 and moves the deadline
+    await giveBack(openid, taken);
+    expect(await state(openid)).toEqual({ remaining: 1, deadline: 62 });
+  });
+
+  it('an enter push inside a longer window leaves the deadline: the message comes back, capped', async () => {
+    const openid = `o_give_${++seq}`;
+    await act(openid, 'user_message', 0);
+    const taken = await take(openid, 1); // 5 → 4
+    await act(openid, 'enter_session', 2); // max(4, 1) = 4, deadline unchanged
+    await giveBack(openid, taken);
+    expect(await state(openid)).toEqual({ remaining: 5, deadline: 172_800 });
+  });
+
+  it('another send that went out meanwhile keeps its message', async () => {
+    const openid = `o_give_${++seq}`;
+    await act(openid, 'user_message', 0);
+    const failed = await take(openid, 1); // 5 → 4
+    await take(openid, 2); // 4 → 3, sent
+    await giveBack(openid, failed);
+    expect(await state(openid)).toEqual({ remaining: 4, deadline: 172_800 });
   });
 });
 

@@ -72,6 +72,9 @@ describe('sandbox in a browser', () => {
     });
     await docs.goto(`http://localhost:${sb.ports.api}/docs`);
     await docs.waitForSelector('text=Create a tenant', { timeout: 20_000 });
+    // no developer toolbar (it offers to upload the document to Scalar's hosted registry), even on localhost
+    expect(await docs.locator('text=Deploy').count()).toBe(0);
+    expect(await docs.locator('text=Open API Client').count()).toBe(0);
     await docs.close();
     expect(offsite).toEqual([]);
   }, 120_000);

@@ -22,7 +22,10 @@ const DOCS_HTML = `<!doctype html>
   withDefaultFonts: false,
   telemetry: false,
   agent: { disabled: true },
-  hideClientButton: false,
+  // Scalar's developer toolbar (shown on localhost) offers to upload this document to Scalar's hosted
+  // registry, and the client button opens client.scalar.com: neither belongs on an offline page
+  showDeveloperTools: 'never',
+  hideClientButton: true,
 });</script>
 </body></html>`;
 

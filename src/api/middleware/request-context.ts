@@ -4,6 +4,8 @@ import type { Deps } from '../../deps.js';
 import type { ApiEnv } from '../types.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** route parameters that are secrets: whoever has a link token can onboard a mini-program to its tenant */
+const CREDENTIAL_IN_PATH = /:token\b/;
 
 // randomBytes per request is a call into the CSPRNG (~6 µs under load) for 12 bytes; one call fills ids for
 // the next 256 requests. Request ids are correlation handles, not secrets.
@@ -23,7 +25,8 @@ function newRequestId(): string {
 
 /**
  * Request id (an incoming `x-request-id` when it is sane, else a new one) on every response, a child logger per
- * request, and one access-log line with the route pattern (never the query: it may carry codes).
+ * request, and one access-log line with the route pattern (never the query: it may carry codes; and only the
+ * pattern for a path that holds a credential).
  */
 export function requestContext(deps: Deps): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
@@ -40,7 +43,8 @@ export function requestContext(deps: Deps): MiddlewareHandler<ApiEnv> {
     deps.metrics.httpRequests.inc({ method: c.req.method, route, status: `${Math.floor(status / 100)}xx` });
     const line = {
       method: c.req.method,
-      path: c.req.path,
+      // a path that carries a credential (an authorization link's token) is logged as its route only
+      path: CREDENTIAL_IN_PATH.test(route) ? route : c.req.path,
       route,
       status,
       durationMs: Math.round(performance.now() - started),

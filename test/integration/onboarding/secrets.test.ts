@@ -77,9 +77,12 @@ describe('secrets at rest', () => {
       expect(stored.includes(core), 'a secret is stored in plaintext').toBe(false);
       expect(logs.includes(core), 'a secret was logged').toBe(false);
     }
-    // the link token is only hashed
+    // the link token is only hashed, and opening the link does not log it (it onboards to the tenant)
     const link = await createLink(env, tenant.apiKey);
     const token = link.url.slice(link.url.lastIndexOf('/') + 1);
+    await openLanding(link.url);
     expect((await everyRowAsText()).includes(token)).toBe(false);
+    expect(env.h.logs.text.includes(token), 'a link token was logged').toBe(false);
+    expect(env.h.logs.text).toContain('"route":"/connect/:token"');
   });
 });

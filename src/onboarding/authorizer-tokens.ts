@@ -150,13 +150,18 @@ async function fetchAuthorizerToken(deps: Deps, appid: string): Promise<FreshTok
   }
 }
 
-/** A valid authorizer token for appid (single-flight refresh when missing or inside `margin`). */
-export function getAuthorizerToken(
+/**
+ * A valid authorizer token for appid (single-flight refresh when missing or inside `margin`); what it returns
+ * becomes this process's copy too (see currentToken).
+ */
+export async function getAuthorizerToken(
   deps: Deps,
   appid: string,
   margin?: (lifetimeMs: number) => number,
 ): Promise<CachedToken> {
-  return authorizerSlot(deps, appid).get(() => fetchAuthorizerToken(deps, appid), margin);
+  const token = await authorizerSlot(deps, appid).get(() => fetchAuthorizerToken(deps, appid), margin);
+  remember(deps, appid, token);
+  return token;
 }
 
 /**
@@ -167,13 +172,23 @@ export function getAuthorizerToken(
  */
 /*
  * The decrypted authorizer token of this process, per appid, with its token_version and expiry: a send skips
- * the row read and the AES-GCM decrypt while it is outside the request margin. One map per deps (each test
- * app has its own). A token rejected by WeChat is dropped before the compare-and-expire, so it is never used
- * again here; a refresh by another instance shows up as 40001, which drops it and refreshes once.
+ * the AES-GCM decrypt while it is outside the request margin. One map per deps (each test app has its own).
+ * The copy is checked against the row's token_version at most once a minute: a refresh (by the background
+ * job here or in any instance) replaces the token in the row, and WeChat honours the replaced one only for a
+ * few minutes (5 in its docs), so a copy kept until its own expiry would meet 40001 and spend the call's one
+ * retry. A token rejected by WeChat is dropped before the compare-and-expire, so it is never used again here.
  */
-const tokenCaches = new WeakMap<Deps, Map<string, CachedToken>>();
+const REVALIDATE_MS = 60_000;
 
-function tokenCache(deps: Deps): Map<string, CachedToken> {
+interface CacheEntry {
+  token: CachedToken;
+  /** when the row last had this token_version */
+  checkedAt: number;
+}
+
+const tokenCaches = new WeakMap<Deps, Map<string, CacheEntry>>();
+
+function tokenCache(deps: Deps): Map<string, CacheEntry> {
   let cache = tokenCaches.get(deps);
   if (!cache) {
     cache = new Map();
@@ -182,21 +197,37 @@ function tokenCache(deps: Deps): Map<string, CachedToken> {
   return cache;
 }
 
+/** Keeps `token` as this process's copy unless the copy is newer already. */
+function remember(deps: Deps, appid: string, token: CachedToken): void {
+  const cache = tokenCache(deps);
+  const latest = cache.get(appid);
+  if (!latest || latest.token.version <= token.version)
+    cache.set(appid, { token, checkedAt: deps.clock.now().getTime() });
+}
+
 async function currentToken(deps: Deps, appid: string): Promise<CachedToken> {
   const cache = tokenCache(deps);
   const cached = cache.get(appid);
-  if (cached && !insideMargin(cached, deps.clock.now(), requestMarginMs)) return cached;
-  const fresh = await getAuthorizerToken(deps, appid);
-  const latest = cache.get(appid);
-  if (!latest || latest.version <= fresh.version) cache.set(appid, fresh);
-  return fresh;
+  const now = deps.clock.now();
+  if (cached && !insideMargin(cached.token, now, requestMarginMs)) {
+    if (now.getTime() - cached.checkedAt < REVALIDATE_MS) return cached.token;
+    const [row] = await deps.db.query<{ token_version: number }>(
+      'SELECT token_version FROM authorizers WHERE appid = $1',
+      [appid],
+    );
+    if (row && Number(row.token_version) === cached.token.version) {
+      cached.checkedAt = now.getTime();
+      return cached.token;
+    }
+  }
+  return getAuthorizerToken(deps, appid);
 }
 
 /** Drops appid's cached token when it is the given version (or any version when omitted). */
 function forgetToken(deps: Deps, appid: string, version?: number): void {
   const cache = tokenCache(deps);
   const cached = cache.get(appid);
-  if (cached && (version === undefined || cached.version === version)) cache.delete(appid);
+  if (cached && (version === undefined || cached.token.version === version)) cache.delete(appid);
 }
 
 /**

@@ -77,6 +77,25 @@ describe('tokens', () => {
     await withAuthorizerToken(env.h.deps, mp.appid, (t) => uploadWith(env, env.h.deps, t));
   });
 
+  it("after a refresh elsewhere, no instance calls with the replaced token once WeChat's grace is over", async () => {
+    const mp = await onboard(env, tenant.apiKey);
+    const a = await env.startInstance();
+    const b = await env.startInstance();
+    // both use (and keep) the current token
+    for (const i of [a, b]) await withAuthorizerToken(i.deps, mp.appid, (t) => uploadWith(env, i.deps, t));
+    // B's background job refreshes ahead of expiry; WeChat honours the replaced token for 5 minutes more
+    env.clock.advance(7200_000 - 400_000);
+    await env.sim.control.pushTicket({ wait: true });
+    expect(await refreshAuthorizerTokens(b.deps)).toBeGreaterThanOrEqual(1);
+    env.clock.advance(301_000);
+    const rejected = async () =>
+      (await env.sim.control.calls('media_upload')).filter((c) => [40001, 40014, 42001].includes(c.errcode))
+        .length;
+    const before = await rejected();
+    for (const i of [a, b]) await withAuthorizerToken(i.deps, mp.appid, (t) => uploadWith(env, i.deps, t));
+    expect(await rejected()).toBe(before);
+  });
+
   it('a token inside the in-request margin is refreshed before the call', async () => {
     const mp = await onboard(env, tenant.apiKey);
     const before = await calls();

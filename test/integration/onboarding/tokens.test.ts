@@ -89,8 +89,9 @@ describe('tokens', () => {
     expect(await refreshAuthorizerTokens(b.deps)).toBeGreaterThanOrEqual(1);
     env.clock.advance(301_000);
     const rejected = async () =>
-      (await env.sim.control.calls('media_upload')).filter((c) => [40001, 40014, 42001].includes(c.errcode))
-        .length;
+      (await env.sim.control.calls('media_upload')).filter((c) =>
+        [40001, 40014, 42001].includes(c.errcode ?? 0),
+      ).length;
     const before = await rejected();
     for (const i of [a, b]) await withAuthorizerToken(i.deps, mp.appid, (t) => uploadWith(env, i.deps, t));
     expect(await rejected()).toBe(before);

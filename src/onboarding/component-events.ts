@@ -107,8 +107,9 @@ async function linkOfPreAuthCode(deps: Deps, hash: string | undefined) {
 
 /**
  * Processes one stored authorized / updateauthorized / unauthorized event. Failure policy: a WeChat or
- * database failure leaves the row unprocessed with its error, and retryComponentEvents takes it up again;
- * 61009/61010 (the code is spent or expired) end it, error kept.
+ * database failure leaves the row unprocessed with its error, and retryComponentEvents takes it up again
+ * until the code's AuthorizationCodeExpiredTime; 61009/61010 (the code is spent or expired) end it at once,
+ * error kept.
  */
 export async function processComponentEvent(deps: Deps, row: EventRow): Promise<void> {
   const appid = row.authorizer_appid;
@@ -127,8 +128,12 @@ export async function processComponentEvent(deps: Deps, row: EventRow): Promise<
     await completeAuthorization(deps, { code: deps.secrets.decrypt(sealed), ...link });
     await settle(deps, row.id, null, true);
   } catch (err) {
-    const final = err instanceof WeChatApiError && FINAL_CODE_ERRCODES.has(err.errcode);
-    const message = err instanceof Error ? err.message.slice(0, 500) : 'processing failed';
+    // past AuthorizationCodeExpiredTime no retry can exchange the code (WeChat would answer 61010)
+    const expiresAt = Number(row.payload.AuthorizationCodeExpiredTime);
+    const codeExpired = expiresAt > 0 && deps.clock.now().getTime() >= expiresAt * 1000;
+    const final = (err instanceof WeChatApiError && FINAL_CODE_ERRCODES.has(err.errcode)) || codeExpired;
+    const reason = err instanceof Error ? err.message.slice(0, 500) : 'processing failed';
+    const message = codeExpired ? `${reason}; the authorization code has expired: not retried` : reason;
     deps.log.warn({ err, appid, infoType: row.info_type, final }, 'component event processing failed');
     await settle(deps, row.id, message, final).catch(() => {});
   }

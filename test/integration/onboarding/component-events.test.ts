@@ -183,6 +183,33 @@ describe('component event endpoint', () => {
     ]);
   });
 
+  it('an authorized event that keeps failing is retried until its code expires, then ended', async () => {
+    const mp = await env.sim.control.createMiniProgram({ nickname: 'Expiring Shop' });
+    const landing = await openLanding((await createLink(env, tenant.apiKey)).url);
+    await env.sim.control.addFault({ api: 'api_query_auth', kind: 'http', status: 502, times: 1000 });
+    try {
+      await env.sim.control.authorize({ appid: mp.appid, preAuthCode: landing.preAuthCode, wait: true });
+      const row = async () =>
+        (
+          await env.h.deps.db.query<{ processed_at: Date | null; error: string | null }>(
+            "SELECT processed_at, error FROM component_events WHERE authorizer_appid = $1 AND info_type = 'authorized'",
+            [mp.appid],
+          )
+        )[0];
+      env.clock.advance(31_000);
+      await retryComponentEvents(env.h.deps, 30_000);
+      expect((await row())?.processed_at).toBeNull(); // the code still has minutes to live: tried again later
+      env.clock.advance(600_000); // past AuthorizationCodeExpiredTime (the code lives 10 minutes)
+      await retryComponentEvents(env.h.deps, 30_000);
+      const ended = await row();
+      expect(ended?.processed_at).toBeInstanceOf(Date);
+      expect(ended?.error).toContain('the authorization code has expired: not retried');
+      expect(await retryComponentEvents(env.h.deps, 30_000)).toBe(0);
+    } finally {
+      await env.sim.control.clearFaults();
+    }
+  });
+
   it('a mini-program authorizing through another tenant’s link moves; the former tenant gets reassigned', async () => {
     await env.sim.control.pushTicket({ wait: true });
     const other = await createTenantWithKey(env.h, 'Newcomer');

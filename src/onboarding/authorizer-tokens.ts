@@ -69,16 +69,22 @@ async function markReauthorizationRequired(deps: Deps, appid: string, sealedBefo
   deps.log.warn({ appid }, 'authorizer refresh token rejected; reauthorization required');
 }
 
-/** 61003 confirmed by the list: the mini-program revoked us; tokens destroyed, authorizer.unauthorized once. */
-export async function markRevoked(deps: Deps, appid: string): Promise<boolean> {
+/**
+ * The mini-program revoked us (61003 confirmed by the list, or the `unauthorized` event): tokens destroyed,
+ * authorizer.unauthorized once. `revokedAt` (the event's CreateTime) leaves an authorization made after it
+ * alone: a late or re-sent event must not undo a newer authorization.
+ */
+export async function markRevoked(deps: Deps, appid: string, revokedAt?: Date): Promise<boolean> {
   const now = deps.clock.now();
   const emitted = await deps.db.transaction(async (q) => {
     const rows = await q<{ tenant_id: string | null }>(
       `UPDATE authorizers SET status = 'unauthorized', access_token_enc = NULL, access_token_expires_at = NULL,
          access_token_issued_at = NULL, refresh_token_enc = NULL, token_version = token_version + 1,
          lease_until = NULL, lease_owner = NULL, updated_at = $2
-       WHERE appid = $1 AND status <> 'unauthorized' RETURNING tenant_id`,
-      [appid, now],
+       WHERE appid = $1 AND status <> 'unauthorized'
+         AND ($3::timestamptz IS NULL OR authorized_at IS NULL OR authorized_at <= $3)
+       RETURNING tenant_id`,
+      [appid, now, revokedAt ?? null],
     );
     return rows[0] ? emit(q, unauthorizedEvent(rows[0].tenant_id, appid, 'revoked'), now) : -1;
   });

@@ -88,6 +88,8 @@ interface EventRow {
   payload: Record<string, string>;
 }
 
+const REVOCATION_CLOCK_MARGIN_S = 10;
+
 async function settle(deps: Deps, id: string, error: string | null, done: boolean): Promise<void> {
   await deps.db.query('UPDATE component_events SET processed_at = $2, error = $3 WHERE id = $1', [
     id,
@@ -115,7 +117,13 @@ export async function processComponentEvent(deps: Deps, row: EventRow): Promise<
   const appid = row.authorizer_appid;
   try {
     if (row.info_type === 'unauthorized') {
-      if (appid) await markRevoked(deps, appid);
+      // CreateTime is WeChat's clock, in whole seconds: the margin absorbs a skew with ours (nobody revokes
+      // within seconds of authorizing, and a re-authorization after a revocation takes longer than that)
+      const createTime = Number(row.payload.CreateTime);
+      const revokedAt =
+        createTime > 0 ? new Date((createTime + REVOCATION_CLOCK_MARGIN_S) * 1000) : undefined;
+      if (appid && !(await markRevoked(deps, appid, revokedAt)))
+        deps.log.info({ appid }, 'unauthorized event ignored: not authorized, or authorized again since');
       await settle(deps, row.id, null, true);
       return;
     }

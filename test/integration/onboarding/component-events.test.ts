@@ -152,6 +152,26 @@ describe('component event endpoint', () => {
     expect((await json(read)).status).toBe('unauthorized');
   });
 
+  it('an unauthorized event from before the latest authorization (late, or re-sent) does not undo it', async () => {
+    const mp = await onboard(env, tenant.apiKey);
+    env.clock.advance(60_000);
+    const stale = buildXml({
+      AppId: componentAppid(),
+      CreateTime: nowSec() - 120, // a minute before the authorization
+      InfoType: 'unauthorized',
+      AuthorizerAppid: mp.appid,
+    });
+    expect(await (await env.pushComponentEvent(stale)).text()).toBe('success');
+    const [row] = await env.h.deps.db.query<{ status: string }>(
+      'SELECT status FROM authorizers WHERE appid = $1',
+      [mp.appid],
+    );
+    expect(row?.status).toBe('authorized');
+    expect((await eventRows(env)).filter((e) => e.appid === mp.appid).map((e) => e.type)).toEqual([
+      'authorizer.authorized',
+    ]);
+  });
+
   it('an authorized event whose processing fails (WeChat down) is kept and completed by the retry job', async () => {
     const mp = await env.sim.control.createMiniProgram({ nickname: 'Retry Shop' });
     const landing = await openLanding((await createLink(env, tenant.apiKey)).url);

@@ -34,7 +34,8 @@ export function parseWindowSpec(text: string): WindowSpec {
   const count = Number(match[1]);
   const ms = parseDuration(match[2] as string);
   if (count < 1) throw new Error(`"${text}": the count must be at least 1`);
-  if (ms < 1000 || ms % 1000 !== 0) throw new Error(`"${text}": the window must be whole seconds`);
+  if (ms < 1000) throw new Error(`"${text}": the window must be at least 1s`);
+  if (ms % 1000 !== 0) throw new Error(`"${text}": the window must be whole seconds`);
   return { count, seconds: ms / 1000 };
 }
 

@@ -26,6 +26,10 @@ describe('parseWindowSpec', () => {
   it.each(['0/60s', '1/500ms', '1', '/60s', 'a/60s'])('refuses %j', (text) => {
     expect(() => parseWindowSpec(text)).toThrow();
   });
+  it('says what is wrong with the window length', () => {
+    expect(() => parseWindowSpec('1/0s')).toThrow('at least 1s');
+    expect(() => parseWindowSpec('1/1500ms')).toThrow('whole seconds');
+  });
 });
 
 describe('loadConfig', () => {

@@ -1,5 +1,6 @@
 import type { ApiApp } from '../../api/types.js';
 import type { Deps } from '../../deps.js';
+import { describeErrcode, WeChatApiError } from '../../wechat/errors.js';
 import { authorizationUrlFor, findLiveLink } from '../links.js';
 import { errorPage, landingPage } from '../pages.js';
 
@@ -23,6 +24,18 @@ export function registerConnectRoute(app: ApiApp, deps: Deps): void {
       url = await authorizationUrlFor(deps, link);
     } catch (err) {
       c.get('log').warn({ err, linkId: link.id }, 'could not mint a pre-auth code');
+      if (err instanceof WeChatApiError) {
+        // WeChat answered, and refused: reloading will not help (an IP not whitelisted, a bad credential …)
+        return c.html(
+          errorPage(
+            'WeChat refused to start the authorization',
+            `WeChat answered errcode ${err.errcode} (${describeErrcode(err.errcode).meaning}). The platform's ` +
+              'operator must fix this before the link can work; please tell whoever sent it to you.',
+          ),
+          502,
+          NO_STORE,
+        );
+      }
       return c.html(
         errorPage(
           'WeChat is unavailable',

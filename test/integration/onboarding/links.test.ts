@@ -95,6 +95,19 @@ describe('authorization links', () => {
     expect(rows[0]?.n).toBe(2);
   });
 
+  it('when WeChat refuses the pre-auth code the page says so (502); when unreachable, to reload (503)', async () => {
+    const link = await createLink(env, tenant.apiKey);
+    await env.sim.control.addFault({ api: 'api_create_preauthcode', kind: 'errcode', errcode: 61004 });
+    const refused = await fetch(link.url);
+    expect(refused.status).toBe(502);
+    expect(await refused.text()).toContain('errcode 61004 (caller IP not whitelisted)');
+    await env.sim.control.addFault({ api: 'api_create_preauthcode', kind: 'http', status: 502, times: 3 });
+    const down = await fetch(link.url);
+    expect(down.status).toBe(503);
+    expect(await down.text()).toContain('Reload this page');
+    await env.sim.control.clearFaults();
+  });
+
   it('a mobile link goes to the mobile page with action, no_scan and #wechat_redirect; no biz_appid without appid', async () => {
     const link = await createLink(env, tenant.apiKey, { mobile: true });
     const { authorizeUrl, url } = await openLanding(link.url);

@@ -67,13 +67,6 @@ describe('delivery', () => {
     const { push } = await t.control.sendText(DEMO_APPID, DEMO_OPENID, 'x', { wait: true });
     expect(push.attempts.map((a) => a.ok)).toEqual([false, false, true]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(600);
-    // a timed-out attempt (200 ms) is re-sent 300 ms after it began, not 300 ms after it ended
-    relay.queue = ['hang'];
-    const again = Date.now();
-    const timedOut = await t.control.sendText(DEMO_APPID, DEMO_OPENID, 'y', { wait: true });
-    expect(timedOut.push.attempts.map((a) => a.ok)).toEqual([false, true]);
-    expect(Date.now() - again).toBeGreaterThanOrEqual(300);
-    expect(Date.now() - again).toBeLessThan(480);
   });
 
   it('records connection errors and honours pushAttempts', async () => {

@@ -22,7 +22,7 @@ const windowProblem = (code: 'send_window_closed' | 'send_limit_reached') =>
   code === 'send_window_closed'
     ? new AppError(
         'send_window_closed',
-        'The user has not written or opened the chat recently enough; wait until they do (wechat-protocol.md §7)',
+        'The user has not written or opened the chat recently enough; wait until they do (see "The send window" in the README)',
       )
     : new AppError(
         'send_limit_reached',

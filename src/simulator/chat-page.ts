@@ -54,7 +54,7 @@ const CHAT_BODY = `<div class="layout">
   <label for="session-from">session-from (button attribute)</label><input type="text" id="session-from" placeholder="optional">
   <button class="btn" id="open-session" type="button">Open session 进入客服会话</button>
   <button class="btn secondary" id="refresh" type="button">Refresh list</button>
-  <p class="muted">Authorize a mini-program first (kefu-relay's authorization link leads to this simulator's page). Replies arrive through <code>custom/send</code>.</p>
+  <p class="muted">Chat as a user of an authorized mini-program (to authorize one, open a kefu-relay authorization link: it leads to this simulator's page). Replies arrive through <code>custom/send</code>.</p>
 </section>
 <section class="phone">
   <div class="phone-title" id="chat-title"></div>

@@ -88,7 +88,11 @@ export class SimState {
       for (const account of RELEASE_TEST_ACCOUNTS) {
         if (this.miniPrograms.has(account.appid)) continue;
         const mp = this.addMiniProgram(
-          { appid: account.appid, userName: account.userName, nickname: `全网发布测试 ${account.group}` },
+          {
+            appid: account.appid,
+            userName: account.userName,
+            nickname: `全网发布测试 ${account.group} ${account.kind === 'mini_program' ? '小程序' : '公众号'}`,
+          },
           0,
         );
         mp.releaseTest = true;

@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   say();
   say('Try it (copy and paste):');
   say(`  export KEFU_API_KEY=${apiKey}`);
-  say('  # register a webhook for your own bot');
+  say('  # register your own webhook receiver (any server answering 2xx; 127.0.0.1:3200 is an example)');
   say(
     `  curl -s -X POST ${base}/v1/webhook-endpoints ${auth} ${json} -d '{"url":"http://127.0.0.1:3200/webhook"}'`,
   );

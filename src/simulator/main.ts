@@ -99,6 +99,13 @@ WECHAT_COMPONENT_APPSECRET=${componentAppsecret}
 WECHAT_COMPONENT_TOKEN=${componentToken}
 WECHAT_COMPONENT_AES_KEY=${componentAesKey}
 PUBLIC_BASE_URL=${relayBaseUrl}
+${
+  new URL(relayBaseUrl).port
+    ? `PORT=${new URL(relayBaseUrl).port}   # where kefu-relay listens (no proxy in between)
+`
+    : ''
+}# and kefu-relay's own: ADMIN_TOKEN (≥ 32 chars), MASTER_KEY (openssl rand -base64 32);
+# WEBHOOK_ALLOW_PRIVATE_NETWORKS=true for webhook receivers on this machine
 `);
 
   let stopping = false;

@@ -1,5 +1,7 @@
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type TestHarness } from '../../helpers/app.js';
+import { onPostgres } from '../../helpers/db.js';
 import { pushOf, textFields } from '../../helpers/pushes.js';
 import { freshOpenid, seedHeldMiniProgram } from './seed.js';
 
@@ -26,4 +28,30 @@ describe('database unavailable', () => {
     const metrics = await h.deps.metrics.registry.getSingleMetricAsString('kefu_pushes_received_total');
     expect(metrics).toMatch(/result="db_unavailable"\} 3/);
   });
+
+  it.runIf(onPostgres)(
+    'a database refusing connections (ALLOW_CONNECTIONS false) is 503 as well, then recovers',
+    async () => {
+      const refusing = await createHarness();
+      const name = new URL(refusing.database.url as string).pathname.slice(1);
+      const admin = postgres(process.env.DATABASE_URL as string, { max: 1, onnotice: () => {} });
+      try {
+        const mp = await seedHeldMiniProgram(refusing);
+        await admin.unsafe(`alter database ${name} allow_connections false`);
+        await admin.unsafe(
+          `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`,
+        );
+        const push = pushOf(refusing.deps.crypto, mp, textFields(freshOpenid(), 'while refused'));
+        const refused = await refusing.request(push.path, { method: 'POST', body: push.body });
+        expect([refused.status, await refused.text()]).toEqual([503, 'db_unavailable']);
+        await admin.unsafe(`alter database ${name} allow_connections true`);
+        const again = await refusing.request(push.path, { method: 'POST', body: push.body });
+        expect(await again.text()).toBe('success');
+      } finally {
+        await admin.unsafe(`alter database ${name} allow_connections true`).catch(() => {});
+        await admin.end();
+        await refusing.close();
+      }
+    },
+  );
 });

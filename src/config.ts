@@ -149,6 +149,7 @@ const envSchema = z.object({
   RUN_API: bool(true),
   RUN_WORKERS: bool(true),
   DB_POOL_MAX: int(10, 1, 200),
+  INGEST_QUEUE_MAX: int(4096, 1, 1_000_000),
   DELIVERY_CONCURRENCY: int(128, 1, 1000),
   DELIVERY_CONCURRENCY_PER_ENDPOINT: int(64, 1, 1000),
   WECHAT_TIMEOUT_MS: int(5000, 100, 120_000),
@@ -188,6 +189,8 @@ export interface Config {
   runApi: boolean;
   runWorkers: boolean;
   dbPoolMax: number;
+  /** pushes that may wait for a group-commit batch; more are answered 503 at once */
+  ingestQueueMax: number;
 }
 
 export class ConfigError extends Error {
@@ -250,5 +253,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     runApi: e.RUN_API,
     runWorkers: e.RUN_WORKERS,
     dbPoolMax: e.DB_POOL_MAX,
+    ingestQueueMax: e.INGEST_QUEUE_MAX,
   };
 }

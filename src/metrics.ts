@@ -14,7 +14,7 @@ export function createMetrics() {
     }),
     pushesReceived: new Counter({
       name: 'kefu_pushes_received_total',
-      help: 'WeChat pushes by endpoint and result (stored, duplicate, rejected_signature, bad_request, too_large, db_unavailable)',
+      help: 'WeChat pushes by endpoint and result (stored, duplicate, rejected_signature, bad_request, too_large, db_unavailable, overloaded, failed)',
       labelNames: ['endpoint', 'result'] as const,
       registers: [registry],
     }),

@@ -11,6 +11,11 @@ export interface BatcherOptions<I, O> {
   maxWaitMs: number;
   /** batches in flight at once (1 on PGlite: one connection) */
   concurrency: number;
+  /**
+   * items that may wait for a batch at once; one more is refused at once (BatcherFullError). When the database
+   * stalls, every waiting request holds its memory: without a bound, a stall under load grows until it crashes.
+   */
+  maxWaiting?: number;
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
 }
@@ -19,6 +24,13 @@ interface Waiting<I, O> {
   item: I;
   resolve(value: O): void;
   reject(err: unknown): void;
+}
+
+export class BatcherFullError extends Error {
+  override readonly name = 'BatcherFullError';
+  constructor(max: number) {
+    super(`${max} items are already waiting for a batch`);
+  }
 }
 
 export class BatcherClosedError extends Error {
@@ -52,6 +64,8 @@ export class Batcher<I, O> {
 
   submit(item: I): Promise<O> {
     if (this.closed) return Promise.reject(new BatcherClosedError());
+    const max = this.opts.maxWaiting;
+    if (max !== undefined && this.queue.length >= max) return Promise.reject(new BatcherFullError(max));
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (this.queue.length >= this.opts.maxBatch) this.due = true;

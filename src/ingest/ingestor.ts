@@ -9,17 +9,19 @@ export interface IngestTuning {
   maxBatch: number;
   maxWaitMs: number;
   concurrency: number;
+  maxWaiting: number;
 }
 
 /**
  * A 2 ms window is small next to WeChat's 5 s and next to one commit on a busy machine; 256 pushes bound a
  * batch's statement size. Several batches in flight let one commit while the next collects (more did not
  * help in a local check: 8 measured like 4); PGlite has one connection, so one batch at a time there.
+ * INGEST_QUEUE_MAX bounds the pushes waiting behind them (a stalled database answers 503 beyond it).
  */
 export function defaultTuning(deps: Deps): IngestTuning {
   const concurrency =
     deps.db.kind === 'pglite' ? 1 : Math.max(1, Math.min(4, Math.floor(deps.config.dbPoolMax / 2)));
-  return { maxBatch: 256, maxWaitMs: 2, concurrency };
+  return { maxBatch: 256, maxWaitMs: 2, concurrency, maxWaiting: deps.config.ingestQueueMax };
 }
 
 const ingestors = new WeakMap<Deps, Batcher<PushToStore, IngestOutcome>>();

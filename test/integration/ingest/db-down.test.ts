@@ -54,4 +54,52 @@ describe('database unavailable', () => {
       }
     },
   );
+
+  it.runIf(onPostgres)(
+    'a stalled database: past INGEST_QUEUE_MAX waiting pushes the next is 503 at once; the rest are stored',
+    async () => {
+      const stalled = await createHarness({ env: { INGEST_QUEUE_MAX: '1', DB_POOL_MAX: '10' } });
+      const lock = postgres(stalled.database.url as string, { max: 1, onnotice: () => {} });
+      try {
+        const mp = await seedHeldMiniProgram(stalled);
+        let release!: () => void;
+        const held = new Promise<void>((r) => {
+          release = r;
+        });
+        let locked!: () => void;
+        const isLocked = new Promise<void>((r) => {
+          locked = r;
+        });
+        const tx = lock.begin(async (q) => {
+          await q`lock table pushes in access exclusive mode`;
+          locked();
+          await held;
+        });
+        await isLocked;
+        const post = (i: number) => {
+          const p = pushOf(stalled.deps.crypto, mp, textFields(freshOpenid(), `stalled ${i}`));
+          return stalled.request(p.path, { method: 'POST', body: p.body });
+        };
+        // four batches in flight (the pool's limit for ingest), blocked on the lock, and one push waiting
+        const accepted: Promise<Response>[] = [];
+        for (let i = 0; i < 5; i++) {
+          accepted.push(post(i));
+          await new Promise((r) => setTimeout(r, 40));
+        }
+        const refused = await post(5);
+        expect([refused.status, await refused.text()]).toEqual([503, 'overloaded']);
+        release();
+        await tx;
+        const answers = await Promise.all(accepted);
+        expect(await Promise.all(answers.map((r) => r.text()))).toEqual(Array(5).fill('success'));
+        const metrics = await stalled.deps.metrics.registry.getSingleMetricAsString(
+          'kefu_pushes_received_total',
+        );
+        expect(metrics).toMatch(/result="overloaded"\} 1/);
+      } finally {
+        await lock.end();
+        await stalled.close();
+      }
+    },
+  );
 });

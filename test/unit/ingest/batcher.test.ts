@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Batcher, BatcherClosedError } from '../../../src/ingest/batcher.js';
+import { Batcher, BatcherClosedError, BatcherFullError } from '../../../src/ingest/batcher.js';
 
 /** A run function whose batches the test completes by hand. */
 function manualRun() {
@@ -55,6 +55,27 @@ describe('Batcher', () => {
     expect(m.batches.map((x) => x.items)).toEqual([[1], [2, 3, 4]]);
     m.answer(1);
     expect(await Promise.all(later)).toEqual(['r2', 'r3', 'r4']);
+  });
+
+  it('refuses an item at once when maxWaiting items already wait (a stalled run holds them)', async () => {
+    const m = manualRun();
+    const b = new Batcher({ run: m.run, maxBatch: 100, maxWaitMs: 2, concurrency: 1, maxWaiting: 2 });
+    const first = b.submit(1);
+    await vi.advanceTimersByTimeAsync(2); // running, stalled
+    const waiting = [b.submit(2), b.submit(3)];
+    await vi.advanceTimersByTimeAsync(2); // due, but no slot
+    await expect(b.submit(4)).rejects.toBeInstanceOf(BatcherFullError);
+    expect(b.pending).toEqual({ waiting: 2, running: 1 });
+    m.answer(0);
+    await first;
+    await vi.advanceTimersByTimeAsync(0);
+    m.answer(1);
+    expect(await Promise.all(waiting)).toEqual(['r2', 'r3']);
+    // room again
+    const again = b.submit(5);
+    await vi.advanceTimersByTimeAsync(2);
+    m.answer(2);
+    expect(await again).toBe('r5');
   });
 
   it('splits a long queue into batches of maxBatch', async () => {

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { isDatabaseUnavailable } from '../../../db/errors.js';
 import type { Deps } from '../../../deps.js';
+import { BatcherFullError } from '../../../ingest/batcher.js';
 import { classifyPush, InvalidPushError } from '../../../ingest/classify.js';
 import { ingestorFor } from '../../../ingest/ingestor.js';
 import { handleReleaseTestPush, isReleaseTestAccount } from '../../../onboarding/release-check.js';
@@ -55,6 +56,12 @@ export function registerPushRoute(app: ApiApp, deps: Deps): void {
       outcome = await ingest.submit({ appid, push, releaseTest });
     } catch (err) {
       outcome = { result: 'failed', error: err };
+    }
+    if (outcome.result === 'failed' && outcome.error instanceof BatcherFullError) {
+      // the database is stalled and enough pushes already wait for it: WeChat retries this one
+      count('overloaded');
+      log.warn({ ...where(), result: 'overloaded' }, 'push not accepted: too many waiting for the database');
+      return c.text('overloaded', 503);
     }
     if (outcome.result === 'failed') {
       const unavailable = isDatabaseUnavailable(outcome.error);

@@ -148,6 +148,22 @@ async function release(q: Query, tenantId: string, key: string, lockedUntil: Dat
  * sent. A timeout after the send left is kept: WeChat may have delivered the message, and a blind retry
  * under the same key must not send it twice.
  */
+/**
+ * WeChat took the message but kefu-relay could not record it (the database failed after the send). The key is
+ * neither completed nor released: a repeat answers 409 in progress until its lease runs out, instead of
+ * sending the message a second time.
+ */
+export class SentNotRecordedError extends AppError {
+  constructor(cause: unknown) {
+    super(
+      'service_unavailable',
+      'WeChat accepted the message, but the database failed before it was recorded; do not send it again',
+      {},
+      { cause },
+    );
+  }
+}
+
 function isFinal(err: unknown): err is AppError {
   if (!(err instanceof AppError)) return false;
   if (err.code === 'internal' || err.code === 'service_unavailable') return false;
@@ -173,6 +189,7 @@ export async function withIdempotency(
   try {
     response = await run();
   } catch (err) {
+    if (err instanceof SentNotRecordedError) throw err; // the key stays in progress (see above)
     if (isFinal(err)) {
       await complete(db.query, input.tenantId, input.key, c.lockedUntil, {
         status: err.status,

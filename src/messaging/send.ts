@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../db/errors.js';
 import type { RequestContext } from '../deps.js';
 import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -5,6 +6,7 @@ import { withAuthorizerToken } from '../onboarding/authorizer-tokens.js';
 import { WeChatApiError, WeChatUnavailableError } from '../wechat/errors.js';
 import { applyWeChatRefusal, giveBackAllowance, takeAllowanceRefusal } from './allowance.js';
 import { openSend, type TakenAllowance } from './gate.js';
+import { SentNotRecordedError } from './idempotency.js';
 import { type MessageType, messageContent, type SendMessageInput, toWeChatBody } from './message-body.js';
 import { type OutboundRecord, recordFailed, recordSentBatched } from './outbound.js';
 import { certainlyNotDelivered, wechatFailure } from './wechat-failure.js';
@@ -75,7 +77,7 @@ export async function sendMessage(
     throw problem;
   }
   const sentAt = deps.clock.now();
-  await recordSentBatched(deps, record, sentAt, { decrement: !enforce });
+  await recordAfterSend(() => recordSentBatched(deps, record, sentAt, { decrement: !enforce }));
   deps.metrics.messagesSent.inc({ type: input.type, outcome: 'sent' });
   return {
     id: record.id,
@@ -85,6 +87,26 @@ export async function sendMessage(
     status: 'sent',
     sentAt: sentAt.toISOString(),
   };
+}
+
+/** Delays before trying a write again once WeChat has the message: a dropped connection is gone in a moment. */
+const RECORD_RETRY_MS = [100, 400, 1_000];
+
+/**
+ * Writes what WeChat accepted, trying again through a brief database outage; past it, SentNotRecordedError
+ * (its Idempotency-Key is kept, so a client's retry does not send the message twice).
+ */
+async function recordAfterSend(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      const delay = RECORD_RETRY_MS[attempt];
+      if (!isDatabaseUnavailable(err)) throw err;
+      if (delay === undefined) throw new SentNotRecordedError(err);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 /** WeChat's window verdicts correct the local state; any other refusal gives a taken allowance back. */

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/app.js';
 import { openDatabase } from '../../../src/db/client.js';
-import { idempotencyPurgeJob, requestFingerprint } from '../../../src/messaging/idempotency.js';
+import {
+  idempotencyPurgeJob,
+  requestFingerprint,
+  SentNotRecordedError,
+  withIdempotency,
+} from '../../../src/messaging/idempotency.js';
 import { onPostgres } from '../../helpers/db.js';
 import { json } from '../../helpers/http.js';
 import {
@@ -29,6 +34,31 @@ const send = (mp: Onboarded, body: Record<string, unknown>, key?: string) =>
   });
 const received = async (mp: Onboarded) => (await env.sim.control.messages({ appid: mp.appid })).length;
 const freshKey = () => `key-${Math.random().toString(36).slice(2)}`;
+
+describe('withIdempotency when WeChat took the message but the database failed to record it', () => {
+  it('keeps the key in progress: a repeat is 409, never a second send', async () => {
+    const mp = await onboard(env);
+    const input = {
+      tenantId: mp.tenantId,
+      key: freshKey(),
+      fingerprint: requestFingerprint('POST', '/x', { a: 1 }),
+      now: env.clock.now(),
+      requestId: 'req_test',
+    };
+    let runs = 0;
+    const sentButNotRecorded = async () => {
+      runs++;
+      throw new SentNotRecordedError(new Error('connection closed'));
+    };
+    await expect(withIdempotency(env.h.deps.db, input, sentButNotRecorded)).rejects.toBeInstanceOf(
+      SentNotRecordedError,
+    );
+    await expect(withIdempotency(env.h.deps.db, input, sentButNotRecorded)).rejects.toMatchObject({
+      code: 'idempotency_in_progress',
+    });
+    expect(runs).toBe(1);
+  });
+});
 
 describe('Idempotency-Key on POST …/messages', () => {
   it('a repeat with the same key and body replays the first response and sends nothing', async () => {

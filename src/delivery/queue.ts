@@ -143,6 +143,7 @@ const RECORD = `WITH i AS (
     INSERT INTO delivery_attempts (id, delivery_id, attempt, at, status_code, duration_ms, error, response_body)
     SELECT i.attempt_id, d.id, i.attempt, i.at, i.status_code, i.duration_ms, i.error, i.response_body
     FROM i JOIN deliveries d ON d.id = i.delivery_id
+    ON CONFLICT (id) DO NOTHING
     RETURNING id),
   last_ok AS (
     SELECT endpoint_id, max(at) FILTER (WHERE health = 'success') AS at FROM i GROUP BY endpoint_id),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import type { Deps } from '../deps.js';
 import { newId } from '../ids.js';
 import { type BackgroundJob, intervalJob } from '../jobs.js';
@@ -40,6 +41,8 @@ export type DeliveryWorker = Omit<BackgroundJob, 'runOnce'> & {
 const MAX_BATCH = 100;
 /** outcomes written by one statement at most */
 const MAX_RECORD_BATCH = 200;
+/** delays before writing outcomes again through a brief database outage */
+const RECORD_RETRY_MS = [100, 400, 1_000];
 /** time a worker keeps a claimed job beyond the attempt's own timeout, for writing the outcome */
 const LEASE_MARGIN_MS = 5_000;
 /**
@@ -117,10 +120,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         const batch = toRecord.slice(0, MAX_RECORD_BATCH);
         toRecord = toRecord.slice(batch.length);
         try {
-          const results = await recordAttempts(
-            deps.db.query,
-            batch.map((b) => b.outcome),
-          );
+          const results = await recordWithRetry(batch.map((b) => b.outcome));
           batch.forEach((b, i) => {
             b.done(results[i] ?? { applied: false, failingSince: null });
           });
@@ -130,6 +130,19 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
       }
     } finally {
       recording = false;
+    }
+  };
+  // An outcome that cannot be written is attempted again once its lease runs out (the webhook arrives twice,
+  // its first attempt missing from the history): a dropped connection gets a few moments first.
+  const recordWithRetry = async (outcomes: AttemptOutcome[]): Promise<RecordedAttempt[]> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await recordAttempts(deps.db.query, outcomes);
+      } catch (err) {
+        const delay = RECORD_RETRY_MS[attempt];
+        if (delay === undefined || !isDatabaseUnavailable(err)) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
   };
   const record = (outcome: AttemptOutcome): Promise<RecordedAttempt> =>

@@ -630,6 +630,27 @@ describe('delivery worker', () => {
     }
   });
 
+  it('writes an outcome again through a dropped connection: one request, one attempt row', async () => {
+    const t = await tenant();
+    await endpoint(t, '/flaky-db');
+    const eventId = await emit(t);
+    let failed = 0;
+    const query: typeof h.deps.db.query = async (text, params) => {
+      if (failed === 0 && text.includes('INSERT INTO delivery_attempts')) {
+        failed++;
+        throw Object.assign(new Error('write CONNECTION_CLOSED'), { code: 'CONNECTION_CLOSED' });
+      }
+      return h.deps.db.query(text, params);
+    };
+    const flaky = createDeliveryWorker({ ...h.deps, db: { ...h.deps.db, query } }, { random: () => 0.5 });
+    await flaky.runOnce();
+    expect(failed).toBe(1);
+    expect(receiver.requests('/flaky-db')).toHaveLength(1);
+    const d = await onlyDelivery(t, eventId);
+    expect(d).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+    expect(d.attempts).toHaveLength(1);
+  });
+
   it('gives a job whose worker died to another worker once the lease expires', async () => {
     const t = await tenant();
     await endpoint(t, '/crash');

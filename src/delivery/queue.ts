@@ -143,7 +143,7 @@ const RECORD = `WITH i AS (
     INSERT INTO delivery_attempts (id, delivery_id, attempt, at, status_code, duration_ms, error, response_body)
     SELECT i.attempt_id, d.id, i.attempt, i.at, i.status_code, i.duration_ms, i.error, i.response_body
     FROM i JOIN deliveries d ON d.id = i.delivery_id
-    ON CONFLICT (id) DO NOTHING
+    /*again*/
     RETURNING id),
   last_ok AS (
     SELECT endpoint_id, max(at) FILTER (WHERE health = 'success') AS at FROM i GROUP BY endpoint_id),
@@ -164,6 +164,10 @@ SELECT i.attempt_id, EXISTS (SELECT 1 FROM done WHERE done.id = i.delivery_id) A
   CASE WHEN i.health = 'failure' THEN w.failing_since END AS failing_since
 FROM i LEFT JOIN webhook_endpoints w ON w.id = i.endpoint_id`;
 
+// Written again after an outage, the statement may find its own rows: the first try can have committed with
+// only its answer lost. The first try goes without the conflict check (speculative insertion costs on every row).
+const RECORD_AGAIN = RECORD.replace('/*again*/', 'ON CONFLICT (id) DO NOTHING');
+
 export interface RecordedAttempt {
   /** the delivery changed (the lease was still this worker's) */
   applied: boolean;
@@ -178,6 +182,7 @@ export interface RecordedAttempt {
 export async function recordAttempts(
   q: Query,
   outcomes: readonly AttemptOutcome[],
+  opts: { again?: boolean } = {},
 ): Promise<RecordedAttempt[]> {
   if (outcomes.length === 0) return [];
   // every column travels as text[] (typed arrays with NULLs and Dates are serialized differently by the
@@ -187,22 +192,25 @@ export async function recordAttempts(
       const v = f(o);
       return v === null ? null : v instanceof Date ? v.toISOString() : String(v);
     });
-  const rows = await q<{ attempt_id: string; applied: boolean; failing_since: Date | null }>(RECORD, [
-    col((o) => o.deliveryId),
-    col((o) => o.token),
-    col((o) => o.status),
-    col((o) => o.nextAttemptAt),
-    col((o) => o.now),
-    col((o) => o.attemptId),
-    col((o) => o.attempt),
-    col((o) => o.at),
-    col((o) => o.statusCode),
-    col((o) => o.durationMs),
-    col((o) => o.error),
-    col((o) => o.responseBody),
-    col((o) => o.health ?? 'none'),
-    col((o) => o.endpointId),
-  ]);
+  const rows = await q<{ attempt_id: string; applied: boolean; failing_since: Date | null }>(
+    opts.again ? RECORD_AGAIN : RECORD,
+    [
+      col((o) => o.deliveryId),
+      col((o) => o.token),
+      col((o) => o.status),
+      col((o) => o.nextAttemptAt),
+      col((o) => o.now),
+      col((o) => o.attemptId),
+      col((o) => o.attempt),
+      col((o) => o.at),
+      col((o) => o.statusCode),
+      col((o) => o.durationMs),
+      col((o) => o.error),
+      col((o) => o.responseBody),
+      col((o) => o.health ?? 'none'),
+      col((o) => o.endpointId),
+    ],
+  );
   const byId = new Map(rows.map((r) => [r.attempt_id, r]));
   return outcomes.map((o) => {
     const row = byId.get(o.attemptId);

@@ -133,11 +133,12 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     }
   };
   // An outcome that cannot be written is attempted again once its lease runs out (the webhook arrives twice,
-  // its first attempt missing from the history): a dropped connection gets a few moments first.
+  // its first attempt missing from the history): a dropped connection gets a few moments first. A write tried
+  // again tolerates its own rows (the first try may have committed with only its answer lost).
   const recordWithRetry = async (outcomes: AttemptOutcome[]): Promise<RecordedAttempt[]> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await recordAttempts(deps.db.query, outcomes);
+        return await recordAttempts(deps.db.query, outcomes, { again: attempt > 0 });
       } catch (err) {
         const delay = RECORD_RETRY_MS[attempt];
         if (delay === undefined || !isDatabaseUnavailable(err)) throw err;

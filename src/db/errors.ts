@@ -50,3 +50,25 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   }
   return false;
 }
+
+/** How long a write waits, try by try, for a dropped connection to come back (about 1.5 s in all). */
+export const OUTAGE_RETRY_MS: readonly number[] = [100, 400, 1_000];
+
+/**
+ * Runs `op` (given its try number, 0 first), trying again after each of `delaysMs` while it fails because the
+ * database is unavailable; any other failure, or the last one, is thrown.
+ */
+export async function retryThroughOutage<T>(
+  op: (attempt: number) => Promise<T>,
+  delaysMs: readonly number[] = OUTAGE_RETRY_MS,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op(attempt);
+    } catch (err) {
+      const delay = delaysMs[attempt];
+      if (delay === undefined || !isDatabaseUnavailable(err)) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { isDatabaseUnavailable } from '../db/errors.js';
+import { retryThroughOutage } from '../db/errors.js';
 import type { Deps } from '../deps.js';
 import { newId } from '../ids.js';
 import { type BackgroundJob, intervalJob } from '../jobs.js';
@@ -41,8 +41,6 @@ export type DeliveryWorker = Omit<BackgroundJob, 'runOnce'> & {
 const MAX_BATCH = 100;
 /** outcomes written by one statement at most */
 const MAX_RECORD_BATCH = 200;
-/** delays before writing outcomes again through a brief database outage */
-const RECORD_RETRY_MS = [100, 400, 1_000];
 /** time a worker keeps a claimed job beyond the attempt's own timeout, for writing the outcome */
 const LEASE_MARGIN_MS = 5_000;
 /**
@@ -135,17 +133,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   // An outcome that cannot be written is attempted again once its lease runs out (the webhook arrives twice,
   // its first attempt missing from the history): a dropped connection gets a few moments first. A write tried
   // again tolerates its own rows (the first try may have committed with only its answer lost).
-  const recordWithRetry = async (outcomes: AttemptOutcome[]): Promise<RecordedAttempt[]> => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await recordAttempts(deps.db.query, outcomes, { again: attempt > 0 });
-      } catch (err) {
-        const delay = RECORD_RETRY_MS[attempt];
-        if (delay === undefined || !isDatabaseUnavailable(err)) throw err;
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-  };
+  const recordWithRetry = (outcomes: AttemptOutcome[]): Promise<RecordedAttempt[]> =>
+    retryThroughOutage((attempt) => recordAttempts(deps.db.query, outcomes, { again: attempt > 0 }));
   const record = (outcome: AttemptOutcome): Promise<RecordedAttempt> =>
     new Promise((done, fail) => {
       toRecord.push({ outcome, done, fail });

@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from '../db/errors.js';
+import { isDatabaseUnavailable, retryThroughOutage } from '../db/errors.js';
 import type { RequestContext } from '../deps.js';
 import { AppError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -89,23 +89,15 @@ export async function sendMessage(
   };
 }
 
-/** Delays before trying a write again once WeChat has the message: a dropped connection is gone in a moment. */
-const RECORD_RETRY_MS = [100, 400, 1_000];
-
 /**
  * Writes what WeChat accepted, trying again through a brief database outage; past it, SentNotRecordedError
  * (its Idempotency-Key is kept, so a client's retry does not send the message twice).
  */
 async function recordAfterSend(write: () => Promise<void>): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await write();
-    } catch (err) {
-      const delay = RECORD_RETRY_MS[attempt];
-      if (!isDatabaseUnavailable(err)) throw err;
-      if (delay === undefined) throw new SentNotRecordedError(err);
-      await new Promise((r) => setTimeout(r, delay));
-    }
+  try {
+    await retryThroughOutage(write);
+  } catch (err) {
+    throw isDatabaseUnavailable(err) ? new SentNotRecordedError(err) : err;
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDatabaseUnavailable } from '../../../src/db/errors.js';
+import { isDatabaseUnavailable, retryThroughOutage } from '../../../src/db/errors.js';
 
 const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
@@ -34,5 +34,32 @@ describe('isDatabaseUnavailable', () => {
   it('looks through causes and aggregate errors', () => {
     expect(isDatabaseUnavailable(new Error('wrapped', { cause: pgError('08006') }))).toBe(true);
     expect(isDatabaseUnavailable(new AggregateError([new Error('a'), pgError('ECONNRESET')]))).toBe(true);
+  });
+});
+
+describe('retryThroughOutage', () => {
+  it('tries again while the database is unavailable, then gives up with the last error', async () => {
+    const tries: number[] = [];
+    const flaky = async (attempt: number) => {
+      tries.push(attempt);
+      if (attempt < 2) throw pgError('CONNECTION_CLOSED');
+      return 'done';
+    };
+    expect(await retryThroughOutage(flaky, [1, 1, 1])).toBe('done');
+    expect(tries).toEqual([0, 1, 2]);
+    await expect(retryThroughOutage(() => Promise.reject(pgError('08006')), [1, 1])).rejects.toMatchObject({
+      code: '08006',
+    });
+  });
+
+  it('does not retry any other failure', async () => {
+    let n = 0;
+    await expect(
+      retryThroughOutage(async () => {
+        n++;
+        throw pgError('23505');
+      }, [1, 1]),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect(n).toBe(1);
   });
 });

@@ -65,14 +65,12 @@ const retry = createRoute({
   path: '/v1/deliveries/{id}/retry',
   tags: ['Deliveries'],
   summary: 'Attempt a delivery once more, now, whatever its status',
-  description: 'Refused (422) while the delivery’s endpoint is disabled: enable it first.',
   security,
   request: { params: idParam },
   responses: {
     202: jsonResponse(DeliverySchema, 'The delivery, pending and due now'),
     401: problems[401],
     404: problems[404],
-    422: problems[422],
   },
 });
 

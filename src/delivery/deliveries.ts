@@ -1,6 +1,6 @@
 import type { PageRequest } from '../api/pagination.js';
 import type { RequestContext } from '../deps.js';
-import { notFound, validationFailed } from '../errors.js';
+import { notFound } from '../errors.js';
 import { notifyDeliveries } from './outbox.js';
 
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
@@ -120,24 +120,12 @@ export async function getDelivery(ctx: RequestContext, id: string): Promise<Deli
 export async function retryDelivery(ctx: RequestContext, id: string): Promise<DeliveryView> {
   const now = ctx.deps.clock.now();
   const rows = await ctx.deps.db.query(
-    `UPDATE deliveries d SET status = 'pending', next_attempt_at = $3, lease_until = NULL, lease_token = NULL,
+    `UPDATE deliveries SET status = 'pending', next_attempt_at = $3, lease_until = NULL, lease_token = NULL,
        updated_at = $3
-     FROM webhook_endpoints w
-     WHERE d.id = $1 AND d.tenant_id = $2 AND w.id = d.endpoint_id AND w.enabled RETURNING d.id`,
+     WHERE id = $1 AND tenant_id = $2 RETURNING id`,
     [id, ctx.tenantId, now],
   );
-  if (rows.length === 0) {
-    const [known] = await ctx.deps.db.query('SELECT 1 FROM deliveries WHERE id = $1 AND tenant_id = $2', [
-      id,
-      ctx.tenantId,
-    ]);
-    if (!known) throw notFound('Delivery');
-    // as replay: a retry to a disabled endpoint would only be failed again without sending
-    throw validationFailed(
-      [{ path: '', message: 'the endpoint is disabled' }],
-      'Enable the endpoint before retrying its deliveries',
-    );
-  }
+  if (rows.length === 0) throw notFound('Delivery');
   notifyDeliveries(ctx.deps);
   ctx.log.info({ deliveryId: id }, 'delivery retry requested');
   return getDelivery(ctx, id);

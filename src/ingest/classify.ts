@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isStorableText } from '../db/text.js';
+import { unstorablePath } from '../db/text.js';
 import type { EventType } from '../delivery/outbox.js';
 import type { UserAction } from '../messaging/window.js';
 
@@ -40,10 +40,8 @@ function required(raw: Record<string, string>, name: string): string {
 /** Throws InvalidPushError for a payload that is not a storable push (answered 400, nothing stored). */
 export function classifyPush(raw: Record<string, string>): ClassifiedPush {
   // one push PostgreSQL cannot store would fail every batch it joins
-  for (const [key, value] of Object.entries(raw)) {
-    if (!isStorableText(key) || !isStorableText(value)) {
-      throw new InvalidPushError('the push contains characters that cannot be stored');
-    }
+  if (unstorablePath(raw) !== null) {
+    throw new InvalidPushError('the push contains characters that cannot be stored');
   }
   const openid = required(raw, 'FromUserName');
   const msgType = required(raw, 'MsgType');

@@ -85,6 +85,7 @@ async function main(): Promise<void> {
     log: (line) => console.log(line),
   });
   const url = sim.config.publicUrl ?? sim.url;
+  const relayPort = new URL(relayBaseUrl).port;
   console.log(`WeChat simulator listening on ${sim.url}
   chat page        ${url}/chat
   control API      ${url}/sim
@@ -100,8 +101,8 @@ WECHAT_COMPONENT_TOKEN=${componentToken}
 WECHAT_COMPONENT_AES_KEY=${componentAesKey}
 PUBLIC_BASE_URL=${relayBaseUrl}
 ${
-  new URL(relayBaseUrl).port
-    ? `PORT=${new URL(relayBaseUrl).port}   # where kefu-relay listens (no proxy in between)
+  relayPort
+    ? `PORT=${relayPort}   # where kefu-relay listens (no proxy in between)
 `
     : ''
 }# and kefu-relay's own: ADMIN_TOKEN (≥ 32 chars), MASTER_KEY (openssl rand -base64 32);

@@ -170,12 +170,6 @@ export async function getAuthorizerToken(
   return token;
 }
 
-/**
- * Gets a valid authorizer access token for appid (refreshing single-flight across instances when missing or
- * inside its margin), runs call(token); on WeChatApiError whose errcode is in TOKEN_ERRCODES (40001/40014/42001)
- * it expires that token only if it is still the current one (compare on token_version), refreshes
- * (single-flight), and retries call ONCE. A second failure is thrown, never looped.
- */
 /*
  * The decrypted authorizer token of this process, per appid, with its token_version and expiry: a send skips
  * the AES-GCM decrypt while it is outside the request margin. One map per deps (each test app has its own).

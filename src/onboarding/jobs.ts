@@ -11,7 +11,7 @@ import {
   getComponentToken,
   TICKET_LIFETIME_MS,
 } from './component-token.js';
-import { lastTicketReceivedAt, startPushTicket } from './ticket.js';
+import { lastTicketReceivedAt, lastTicketRequestAt, startPushTicket } from './ticket.js';
 import { backgroundMarginMs, insideMargin } from './token-slot.js';
 
 // Background work of onboarding. Every job is safe on any number of instances at once: token refreshes take
@@ -25,21 +25,39 @@ const AUTHORIZER_BATCH = 50;
 const AUTHORIZER_CONCURRENCY = 4;
 
 /**
- * First run: no ticket younger than 12 h → api_start_push_ticket. Later runs: none for 30 min → alert and start.
+ * First run: no ticket younger than 12 h → api_start_push_ticket. Later runs: none for 30 min, counted from the
+ * newest ticket or from the last accepted start request, whichever is later (a fresh install has no ticket at
+ * all, and WeChat owes one only from its request on) → alert and start again.
  * Failure policy: startPushTicket logs and the next minute's run tries again.
  */
 export async function checkTicket(deps: Deps, firstRun: boolean): Promise<boolean> {
   await ensureComponentRow(deps);
+  const now = deps.clock.now().getTime();
   const last = await lastTicketReceivedAt(deps);
-  const age = last ? deps.clock.now().getTime() - last.getTime() : Number.POSITIVE_INFINITY;
-  if (firstRun ? age < TICKET_LIFETIME_MS : age < TICKET_SILENCE_MS) return false;
-  if (!firstRun || last) {
-    deps.log.error(
-      { lastTicketAt: last?.toISOString() ?? null },
-      'no component_verify_ticket for 30 minutes',
-    );
+  if (firstRun) {
+    if (last && now - last.getTime() < TICKET_LIFETIME_MS) return false;
+    if (last) silent(deps, last, null);
+    return startPushTicket(deps, 'no ticket younger than 12 h at start');
   }
-  return startPushTicket(deps, firstRun ? 'no ticket younger than 12 h at start' : 'ticket push silent');
+  const requested = lastTicketRequestAt(deps);
+  const since = Math.max(
+    last?.getTime() ?? Number.NEGATIVE_INFINITY,
+    requested?.getTime() ?? Number.NEGATIVE_INFINITY,
+  );
+  if (now - since < TICKET_SILENCE_MS) return false;
+  // since = -∞: neither a ticket nor an accepted request yet; the failed request was logged when it failed
+  if (since !== Number.NEGATIVE_INFINITY) silent(deps, last, requested);
+  return startPushTicket(deps, last ? 'ticket push silent' : 'no ticket since the push was requested');
+}
+
+function silent(deps: Deps, lastTicketAt: Date | null, lastRequestAt: Date | null): void {
+  deps.log.error(
+    {
+      lastTicketAt: lastTicketAt?.toISOString() ?? null,
+      lastRequestAt: lastRequestAt?.toISOString() ?? null,
+    },
+    'no component_verify_ticket for 30 minutes',
+  );
 }
 
 /** Refreshes the component token when it is missing or inside the background margin. */

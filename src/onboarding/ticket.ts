@@ -38,7 +38,15 @@ export async function lastTicketReceivedAt(deps: Deps): Promise<Date | null> {
 // Several triggers (a stale ticket on a token refresh, the watchdog) may fire together; one call per minute
 // per process is plenty, WeChat pushes at once after it.
 const lastStart = new WeakMap<Deps, number>();
+/** when this process's last api_start_push_ticket was accepted (the ticket is due from then on) */
+const lastAccepted = new WeakMap<Deps, number>();
 const START_SPACING_MS = 60_000;
+
+/** When WeChat last accepted this process's api_start_push_ticket (null: never). */
+export function lastTicketRequestAt(deps: Deps): Date | null {
+  const at = lastAccepted.get(deps);
+  return at === undefined ? null : new Date(at);
+}
 
 /**
  * Asks WeChat to push a ticket now (api_start_push_ticket). Failure policy: logged and left to the next
@@ -53,6 +61,7 @@ export async function startPushTicket(deps: Deps, reason: string): Promise<boole
   try {
     deps.log.warn({ reason }, 'starting component_verify_ticket push');
     await deps.wechat.startPushTicket(wechat.componentAppid, wechat.componentAppsecret);
+    lastAccepted.set(deps, now);
     return true;
   } catch (err) {
     deps.log.error({ err, reason }, 'api_start_push_ticket failed');

@@ -276,6 +276,34 @@ describe('ticket watchdog', () => {
     expect(await checkTicket(restarted.deps, false)).toBe(true);
     expect((await callCount(env, 'api_start_push_ticket')) - before).toBe(2);
   });
+
+  it('with no ticket at all, it asks once, then alerts and asks again only 30 minutes after that', async () => {
+    await env.sim.control.idle(); // the ticket the last test asked for is in
+    // nothing listens there: WeChat accepts the request, but its ticket never arrives
+    await env.sim.control.setConfig({ componentEventUrl: 'http://127.0.0.1:9/wechat/component' });
+    await env.h.deps.db.query(
+      'UPDATE component_state SET ticket_enc = NULL, ticket_create_time = NULL, ticket_received_at = NULL',
+    );
+    const before = await callCount(env, 'api_start_push_ticket');
+    const calls = async () => (await callCount(env, 'api_start_push_ticket')) - before;
+    const fresh = await env.startInstance(); // closed with the env
+    try {
+      expect(await checkTicket(fresh.deps, true)).toBe(true);
+      env.clock.advance(61_000);
+      expect(await checkTicket(fresh.deps, false)).toBe(false);
+      env.clock.advance(28 * 60_000);
+      expect(await checkTicket(fresh.deps, false)).toBe(false);
+      expect(await calls()).toBe(1);
+      expect(fresh.logs.text).not.toContain('no component_verify_ticket');
+      env.clock.advance(60_000);
+      expect(await checkTicket(fresh.deps, false)).toBe(true);
+      expect(await calls()).toBe(2);
+      expect(fresh.logs.text).toContain('no component_verify_ticket for 30 minutes');
+    } finally {
+      await env.sim.control.setConfig({ componentEventUrl: null });
+      await env.sim.control.pushTicket({ wait: true });
+    }
+  });
 });
 
 describe('housekeeping', () => {

@@ -33,9 +33,15 @@ function fromXmlError(err: unknown): never {
   throw err;
 }
 
-function parseXml(text: string) {
+/**
+ * A payload is parsed only once its signature verified, so it is WeChat's own: its node budget only guards
+ * against pathology. A user's text full of "]]>" travels as one CDATA section per occurrence.
+ */
+const PAYLOAD_MAX_NODES = 100_000;
+
+function parseXml(text: string, maxNodes?: number) {
   try {
-    return parseXmlDocument(text);
+    return parseXmlDocument(text, maxNodes === undefined ? {} : { maxNodes });
   } catch (err) {
     return fromXmlError(err);
   }
@@ -58,6 +64,22 @@ function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/**
+ * WeChat's JSON envelope is one object of two or three strings. Objects and keys cost JSON.parse far more than
+ * their bytes (1 MiB of `{}` or of short keys took 30–40 ms of the event loop), so an envelope with more strings,
+ * objects or arrays than any of WeChat's is refused before it is parsed: a native regex scan counts their quote
+ * marks, braces and brackets (WeChat's have about a dozen; the base64 of Encrypt has none).
+ */
+const JSON_STRUCTURE = /["{[]/g;
+const MAX_JSON_STRUCTURES = 256;
+
+function tooMuchJsonStructure(text: string): boolean {
+  JSON_STRUCTURE.lastIndex = 0;
+  let n = 0;
+  while (JSON_STRUCTURE.exec(text) !== null) if (++n > MAX_JSON_STRUCTURES) return true;
+  return false;
+}
+
 /** Sniffs XML or JSON by the first non-blank character; WeChat documents no Content-Type. */
 export function parseEnvelope(body: string): Envelope {
   if (typeof body !== 'string') throw new EnvelopeError('malformed');
@@ -70,6 +92,11 @@ export function parseEnvelope(body: string): Envelope {
     fields = parseXml(text);
   } else if (text.startsWith('{')) {
     format = 'json';
+    if (tooMuchJsonStructure(text))
+      throw new EnvelopeError(
+        'malformed',
+        'envelope: more strings, objects or arrays than a WeChat envelope has',
+      );
     fields = parseJsonObject(text, JSON.parse);
   } else {
     throw new EnvelopeError('malformed', 'envelope: neither XML nor JSON');
@@ -97,7 +124,7 @@ export function parseInnerPayload(plaintext: string, format: EnvelopeFormat): Re
   if (typeof plaintext !== 'string') throw new EnvelopeError('malformed');
   const entries: [string, string][] = [];
   if (format === 'xml') {
-    for (const [key, value] of Object.entries(parseXml(plaintext))) {
+    for (const [key, value] of Object.entries(parseXml(plaintext, PAYLOAD_MAX_NODES))) {
       entries.push([key, typeof value === 'string' ? value : JSON.stringify(value)]);
     }
   } else {

@@ -7,6 +7,7 @@ import {
   parseEnvelope,
   parseInnerPayload,
 } from '../../../src/wechat/envelope.js';
+import { buildXml } from '../../../src/wechat/xml.js';
 import { message, vector } from './vectors.js';
 
 function reasonOf(fn: () => unknown): string {
@@ -86,6 +87,26 @@ describe('parseEnvelope', () => {
     expect(reasonOf(() => parseEnvelope(`<xml><Encrypt>${'a'.repeat(1024 * 1024)}</Encrypt></xml>`))).toBe(
       'too_large',
     );
+  });
+
+  it('refuses a JSON envelope with more strings, objects or arrays than WeChat writes, before parsing it', () => {
+    const members = (n: number) => Array.from({ length: n }, (_, i) => `"k${i}":1`).join(',');
+    // at most 256 quote marks, braces and brackets: 1 + 4 for {"Encrypt":"x", and 2 for each key
+    expect(parseEnvelope(`{"Encrypt":"x",${members(125)}}`).encrypt).toBe('x');
+    expect(() => parseEnvelope(`{"Encrypt":"x",${members(126)}}`)).toThrow(/more strings, objects or arrays/);
+    expect(reasonOf(() => parseEnvelope(`{"Encrypt":"x","a":[${'{},'.repeat(300_000)}{}]}`))).toBe(
+      'malformed',
+    );
+    // numbers and the Encrypt string itself are cheap to parse and are not counted
+    expect(
+      parseEnvelope(`{"Encrypt":"${'a'.repeat(100_000)}","n":[${'1,'.repeat(1000)}1]}`).encrypt,
+    ).toHaveLength(100_000);
+  });
+
+  it('a decrypted payload may hold many CDATA sections (a user text full of "]]>")', () => {
+    const text = ']]>'.repeat(2000);
+    const xml = buildXml({ ToUserName: 'gh', MsgType: 'text', Content: text });
+    expect(parseInnerPayload(xml, 'xml').Content).toBe(text);
   });
 });
 

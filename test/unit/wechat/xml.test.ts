@@ -84,8 +84,41 @@ describe('parseXmlDocument', () => {
 
   it('stops very deep input early', () => {
     const started = performance.now();
-    expect(reasonOf(() => parseXmlDocument(nested(100_000)))).toBe('too_deep');
+    expect(reasonOf(() => parseXmlDocument(nested(100_000), { maxNodes: 1_000_000 }))).toBe('too_deep');
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('counts tags, comments, CDATA sections and processing instructions against maxNodes (default 1,000)', () => {
+    const doc = (inner: string) => `<xml>${inner}</xml>`; // the root's two tags count too
+    expect(() => parseXmlDocument(doc('<a/>'.repeat(998)))).not.toThrow();
+    expect(reasonOf(() => parseXmlDocument(doc('<a/>'.repeat(999))))).toBe('malformed');
+    expect(() => parseXmlDocument(doc(`<a>${'<![CDATA[x]]>'.repeat(996)}</a>`))).not.toThrow();
+    expect(reasonOf(() => parseXmlDocument(doc(`<a>${'<![CDATA[x]]>'.repeat(997)}</a>`)))).toBe('malformed');
+    expect(reasonOf(() => parseXmlDocument(doc('<!-- -->'.repeat(999))))).toBe('malformed');
+    expect(reasonOf(() => parseXmlDocument(doc('<?pi x?>'.repeat(999))))).toBe('malformed');
+    expect(parseXmlDocument(doc('<a/>'.repeat(999)), { maxNodes: 1001 })).toEqual({ a: Array(999).fill('') });
+    // a "<" inside CDATA is text, not a node
+    expect(parseXmlDocument(doc(`<a><![CDATA[${'<b>'.repeat(2000)}]]></a>`)).a).toBe('<b>'.repeat(2000));
+  });
+
+  it('refuses a tag longer than 256 characters (WeChat writes no attributes)', () => {
+    const name = `a${'b'.repeat(253)}`; // <name> is 256 characters
+    expect(parseXmlDocument(`<xml><${name}>v</${name}></xml>`)).toEqual({ [name]: 'v' });
+    expect(reasonOf(() => parseXmlDocument(`<xml><${name}b>v</${name}b></xml>`))).toBe('malformed');
+    const attributes = Array.from({ length: 40 }, (_, i) => `a${i}="v"`).join(' ');
+    expect(reasonOf(() => parseXmlDocument(`<xml><a ${attributes}/></xml>`))).toBe('malformed');
+    expect(reasonOf(() => parseXmlDocument('<xml><a'))).toBe('malformed');
+  });
+
+  it('refuses hostile documents of 1 MiB in the scan before any parser runs', () => {
+    // before the bounds, the parser and the validator spent 60–500 ms on each of these
+    const hostile: [string, RegExp][] = [
+      [`<xml>${'<a/>'.repeat(262_000)}</xml>`, /more than 1000 nodes/],
+      [`<xml>${'<![CDATA[a]]>'.repeat(80_000)}</xml>`, /more than 1000 nodes/],
+      [`<xml>${'<!---->'.repeat(140_000)}</xml>`, /more than 1000 nodes/],
+      [`<xml><a ${'b="c" '.repeat(170_000)}/></xml>`, /a tag longer than 256 characters/],
+    ];
+    for (const [text, message] of hostile) expect(() => parseXmlDocument(text)).toThrow(message);
   });
 
   it('limits the size in UTF-8 bytes (default 1 MiB)', () => {

@@ -43,6 +43,25 @@ describe('HTTP skeleton', () => {
     });
     expect(res.status).toBe(413);
     expect((await json(res)).code).toBe('payload_too_large');
+    // the body is not read, so the connection is not reused: the client is told to open another
+    expect(res.headers.get('connection')).toBe('close');
+  });
+
+  it('allows more than 1 MiB only to the media upload route itself', async () => {
+    const big = JSON.stringify({ name: 'x'.repeat(1536 * 1024) });
+    for (const [method, path] of [
+      ['PATCH', '/v1/webhook-endpoints/media'],
+      ['POST', '/v1/webhook-endpoints/media'],
+      ['PUT', '/v1/mini-programs/wx1234567890abcdef/media'],
+    ] as const) {
+      const res = await h.request(path, {
+        method,
+        token: 'kr_not_a_key',
+        headers: { 'content-type': 'application/json' },
+        body: big,
+      });
+      expect([method, path, res.status]).toEqual([method, path, 413]);
+    }
   });
 
   it('serves health, readiness, metrics, the OpenAPI 3.1 document and the docs page', async () => {

@@ -10,12 +10,21 @@ export const MAX_MEDIA_BODY = 2 * 1024 * 1024 + 64 * 1024;
 const tooLarge = (limit: number) =>
   bodyLimit({
     maxSize: limit,
-    onError: (c) =>
+    onError: (c) => {
       // WeChat's push URLs get a bare status: it reads nothing but `success`.
-      c.req.path.startsWith('/wechat/')
+      const res = c.req.path.startsWith('/wechat/')
         ? c.text('too_large', 413)
-        : renderProblem(c, new AppError('payload_too_large', `The request body exceeds ${limit} bytes`)),
+        : renderProblem(c, new AppError('payload_too_large', `The request body exceeds ${limit} bytes`));
+      // The rest of the body is never read, so the server drops the connection soon after: say so, or a
+      // keep-alive client sends its next request on a socket about to close and gets no answer.
+      res.headers.set('connection', 'close');
+      return res;
+    },
   });
+
+/** the one route that takes more than 1 MiB */
+const isMediaUpload = (method: string, path: string) =>
+  method === 'POST' && /^\/v1\/mini-programs\/[^/]+\/media$/.test(path);
 
 /**
  * 1 MiB for every body, except the media route's larger allowance. A body with a Content-Length (and no
@@ -28,7 +37,7 @@ export function bodyLimits(): MiddlewareHandler<ApiEnv> {
   const standard = tooLarge(MAX_JSON_BODY);
   const media = tooLarge(MAX_MEDIA_BODY);
   return (c, next) => {
-    const isMedia = /\/media$/.test(c.req.path);
+    const isMedia = isMediaUpload(c.req.method, c.req.path);
     const length = c.req.header('content-length');
     if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
       const limit = isMedia ? MAX_MEDIA_BODY : MAX_JSON_BODY;

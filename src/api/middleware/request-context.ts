@@ -4,8 +4,11 @@ import type { Deps } from '../../deps.js';
 import type { ApiEnv } from '../types.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-/** route parameters that are secrets: whoever has a link token can onboard a mini-program to its tenant */
-const CREDENTIAL_IN_PATH = /:token\b/;
+/**
+ * Paths that carry a secret: whoever has a link token can onboard a mini-program to its tenant. Judged by the
+ * path, not the matched route: a 404 or 405 under /connect/ matches no route with a :token.
+ */
+const CREDENTIAL_PATH = /^\/connect\//;
 
 // randomBytes per request is a call into the CSPRNG (~6 µs under load) for 12 bytes; one call fills ids for
 // the next 256 requests. Request ids are correlation handles, not secrets.
@@ -44,7 +47,7 @@ export function requestContext(deps: Deps): MiddlewareHandler<ApiEnv> {
     const line = {
       method: c.req.method,
       // a path that carries a credential (an authorization link's token) is logged as its route only
-      path: CREDENTIAL_IN_PATH.test(route) ? route : c.req.path,
+      path: CREDENTIAL_PATH.test(c.req.path) ? '/connect/:token' : c.req.path,
       route,
       status,
       durationMs: Math.round(performance.now() - started),

@@ -84,5 +84,16 @@ describe('secrets at rest', () => {
     expect((await everyRowAsText()).includes(token)).toBe(false);
     expect(env.h.logs.text.includes(token), 'a link token was logged').toBe(false);
     expect(env.h.logs.text).toContain('"route":"/connect/:token"');
+    // nor does any other method or form of its path, which no :token route matches (404, 405)
+    for (const [method, path] of [
+      ['POST', `/connect/${token}`],
+      ['DELETE', `/connect/${token}`],
+      ['GET', `/connect/${token}/`],
+      ['GET', `/connect//${token}`],
+    ] as const) {
+      const res = await fetch(`${env.relay.url}${path}`, { method });
+      expect([method, path, res.status >= 400]).toEqual([method, path, true]);
+    }
+    expect(env.h.logs.text.includes(token), 'a link token was logged').toBe(false);
   });
 });

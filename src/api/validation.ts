@@ -105,6 +105,9 @@ export const jsonResponse = <T extends z.ZodTypeAny>(schema: T, description: str
 
 const url = z.string().max(2048);
 
+/** an appid or openid (http-api.md §4): also the form of the callback URL's $APPID$ */
+export const WECHAT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** Shared field rules of http-api.md §4. */
 export const fields = {
   name: z.string().min(1).max(200),
@@ -119,6 +122,6 @@ export const fields = {
       return false;
     }
   }, 'must be an http(s) URL'),
-  openid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -'),
-  appid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -'),
+  openid: z.string().regex(WECHAT_ID, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -'),
+  appid: z.string().regex(WECHAT_ID, 'must be 1–64 characters of A–Z, a–z, 0–9, _ or -'),
 };

@@ -16,13 +16,14 @@ export interface PushToStore {
 export type StoreOutcome =
   | { result: 'stored'; pushId: string; eventId: string | null }
   | { result: 'duplicate' }
-  /** the decrypted ToUserName is not the stored user_name of the path appid: nothing stored */
+  /** the decrypted ToUserName is not the stored user_name of the path appid, or is another's: nothing stored */
   | { result: 'rejected_recipient' };
 
 /*
  * A whole batch is one statement, so one round trip and one implicit transaction (one commit) store it: every
  * round trip saved shortens every push's acknowledgement. It reads who holds each appid (now: the holder at
- * arrival decides, http-api.md §2), drops the pushes whose ToUserName is not that appid's user_name, inserts
+ * arrival decides, http-api.md §2), drops the pushes whose ToUserName is not that appid's user_name (or, for
+ * an appid of unknown user_name, is another mini-program's: a push replayed to another path), inserts
  * the rest once, and for each new push of a held appid (release-test accounts excepted) its event, one pending
  * delivery per enabled endpoint of the tenant whose filters match (the outbox: an event never without its
  * deliveries), and the send-window update. The NOTIFY that wakes the workers is sent at commit, only when
@@ -44,7 +45,8 @@ const STORE_PUSHES = `WITH input AS (
 ), accepted AS (
   SELECT i.*, CASE WHEN h.status = 'authorized' AND NOT i.release_test THEN h.tenant_id END AS holder
   FROM input i LEFT JOIN holders h ON h.appid = i.appid
-  WHERE h.user_name IS NULL OR h.user_name = i.to_user_name
+  WHERE h.user_name = i.to_user_name OR (h.user_name IS NULL AND NOT EXISTS (
+    SELECT 1 FROM authorizers o WHERE o.user_name = i.to_user_name AND o.appid <> i.appid))
 ), inserted AS (
   INSERT INTO pushes (id, appid, dedupe_key, tenant_id, to_user_name, openid, msg_type, event, msg_id,
     create_time, raw, event_id, received_at)

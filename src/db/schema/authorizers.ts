@@ -70,5 +70,7 @@ export const authorizers = pgTable(
   (t) => [
     index('authorizers_tenant_idx').on(t.tenantId, t.appid),
     index('authorizers_expiry_idx').on(t.accessTokenExpiresAt),
+    /** ingest refuses a push whose ToUserName is another appid's (one replayed to another path) */
+    index('authorizers_user_name_idx').on(t.userName),
   ],
 );

@@ -397,6 +397,26 @@ describe('refused pushes store nothing', () => {
     await expectRefused(mp.appid, post(push), 401);
   });
 
+  it("a held mini-program's push replayed to another appid's URL → 401, stored under neither", async () => {
+    const mp = await held();
+    const push = pushOf(h.deps.crypto, mp, textFields(freshOpenid(), 'replayed'));
+    const elsewhere = freshAppid();
+    await expectRefused(elsewhere, post({ ...push, path: callbackPath(elsewhere, push.query) }), 401);
+    expect(await countRows(h, 'pushes', 'appid = $1', [mp.appid])).toBe(0);
+    await expectSuccess(push);
+  });
+
+  it('a callback path whose appid is not 1–64 of [A-Za-z0-9_-] → 404', async () => {
+    const mp = await held();
+    const push = pushOf(h.deps.crypto, mp, textFields(freshOpenid(), 'x'));
+    for (const appid of ['x.y', 'a'.repeat(65), '%E2%98%83', 'a%20b']) {
+      const path = push.path.replace(`/wechat/callback/${mp.appid}?`, `/wechat/callback/${appid}?`);
+      const res = await post({ ...push, path });
+      expect([appid, res.status]).toEqual([appid, 404]);
+    }
+    expect(await countRows(h, 'pushes', "appid !~ '^[A-Za-z0-9_-]{1,64}$'", [])).toBe(0);
+  });
+
   it('bad, missing or foreign signatures, a wrong tail appid, an undecryptable body → 401', async () => {
     const mp = await held();
     const good = pushOf(h.deps.crypto, mp, textFields(freshOpenid(), 'x'));
@@ -450,6 +470,9 @@ describe('refused pushes store nothing', () => {
       '<!DOCTYPE xml [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Encrypt>&e;</Encrypt></xml>',
       '<?xml version="1.0"?><!DOCTYPE lol [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><xml><Encrypt>&b;</Encrypt></xml>',
       `<xml>${'<a>'.repeat(500)}x${'</a>'.repeat(500)}<Encrypt>x</Encrypt></xml>`,
+      `<xml>${'<a/>'.repeat(200_000)}<Encrypt>x</Encrypt></xml>`,
+      `<xml><a ${'b="c" '.repeat(100)}/><Encrypt>x</Encrypt></xml>`,
+      `{"Encrypt":"x","a":[${'{},'.repeat(1000)}{}]}`,
     ];
     for (const body of bodies) await expectRefused(mp.appid, post({ ...good, body }), 400);
 

@@ -7,6 +7,7 @@ import { ingestorFor } from '../../../ingest/ingestor.js';
 import { handleReleaseTestPush, isReleaseTestAccount } from '../../../onboarding/release-check.js';
 import { openPush, PushRejectedError } from '../../../wechat/push.js';
 import type { ApiApp, ApiEnv } from '../../types.js';
+import { WECHAT_ID } from '../../validation.js';
 import { remoteIp } from './remote-ip.js';
 
 /**
@@ -20,6 +21,11 @@ export function registerPushRoute(app: ApiApp, deps: Deps): void {
 
   app.post('/wechat/callback/:appid', async (c: Context<ApiEnv>) => {
     const appid = c.req.param('appid') as string;
+    // WeChat fills $APPID$ with a real appid: any other path is no callback URL, and stores nothing
+    if (!WECHAT_ID.test(appid)) {
+      count('bad_request');
+      return c.text('not_found', 404);
+    }
     const query = c.req.query();
     const { timestamp, nonce } = query;
     const log = c.get('log');

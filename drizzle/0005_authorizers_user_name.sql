@@ -1,0 +1,1 @@
+CREATE INDEX "authorizers_user_name_idx" ON "authorizers" USING btree ("user_name");

@@ -16,8 +16,11 @@ const V4_RANGES: readonly Range4[] = [
   [ipv4(169, 254, 0, 0), 16, 'link-local'],
   [ipv4(172, 16, 0, 0), 12, 'private'],
   [ipv4(192, 0, 0, 0), 24, 'IETF protocol assignments'],
+  [ipv4(192, 0, 2, 0), 24, 'documentation'],
   [ipv4(192, 168, 0, 0), 16, 'private'],
   [ipv4(198, 18, 0, 0), 15, 'benchmarking'],
+  [ipv4(198, 51, 100, 0), 24, 'documentation'],
+  [ipv4(203, 0, 113, 0), 24, 'documentation'],
   [ipv4(224, 0, 0, 0), 4, 'multicast'],
   [ipv4(240, 0, 0, 0), 4, 'reserved'],
 ];
@@ -91,8 +94,15 @@ function v6Reason(g: number[]): string | null {
   if (zeroTo(4) && g4 === 0xffff && g5 === 0) return v4Reason(embedded());
   if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0)
     return v4Reason(embedded());
+  // 64:ff9b:1::/48, local-use NAT64 (RFC 8215): a network's own translator, to whatever IPv4 it serves
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return 'local-use NAT64';
   // 6to4 carries an IPv4 address in groups 1–2
   if (g0 === 0x2002) return v4Reason(((g1 << 16) | g2) >>> 0);
+  // 2001::/32 Teredo tunnels to an address of its own choosing; 2001:db8::/32 and 3fff::/20 are documentation
+  if (g0 === 0x2001 && g1 === 0) return 'Teredo';
+  if ((g0 === 0x2001 && g1 === 0xdb8) || (g0 & 0xfff0) === 0x3ff0) return 'documentation';
+  // 100::/64 discards whatever is sent to it
+  if (g0 === 0x100 && g1 === 0 && g2 === 0 && g3 === 0) return 'discard-only';
   if ((g0 & 0xfe00) === 0xfc00) return 'unique local';
   if ((g0 & 0xffc0) === 0xfe80) return 'link-local';
   if ((g0 & 0xffc0) === 0xfec0) return 'site-local';
@@ -139,10 +149,11 @@ export function webhookUrlSyntaxProblem(raw: string): UrlProblem | null {
 export function refusedAddress(host: string, addresses: readonly string[]): string | null {
   for (const address of addresses) {
     const reason = blockedAddressReason(address);
+    // the address a name resolves to is not told: tenants would learn the platform's internal DNS from it
     if (reason)
       return address === host
         ? `${address} is a ${reason} address`
-        : `${host} resolves to ${address}, a ${reason} address`;
+        : `${host} resolves to a ${reason} address`;
   }
   return null;
 }

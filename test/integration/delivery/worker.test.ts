@@ -309,6 +309,9 @@ describe('delivery worker', () => {
     for (const bad of [
       { since: 'yesterday' },
       { since: '2000-13-01' },
+      { since: '0000-01-01' },
+      { since: '0001-01-01T00:30:00+01:00' },
+      { since: '2000-01-01', until: '0000-06-01T00:00:00Z' },
       { since: t0.toISOString(), until: t0.toISOString() },
       { since: t0.toISOString(), onlyFailed: 'no' },
       { since: t0.toISOString(), limit: 3 },

@@ -6,7 +6,7 @@ import {
   refusedAddress,
   webhookUrlSyntaxProblem,
 } from '../../../src/delivery/address-guard.js';
-import { webhookUrlProblem } from '../../../src/delivery/url-policy.js';
+import { guardedLookup, webhookUrlProblem } from '../../../src/delivery/url-policy.js';
 
 describe('blockedAddressReason', () => {
   it.each([
@@ -44,6 +44,16 @@ describe('blockedAddressReason', () => {
     ['64:ff9b::10.1.2.3', 'private'],
     ['2002:7f00:1::', 'loopback'],
     ['[::1]', 'loopback'],
+    ['192.0.2.1', 'documentation'],
+    ['198.51.100.7', 'documentation'],
+    ['203.0.113.255', 'documentation'],
+    ['64:ff9b:1::7f00:1', 'local-use NAT64'],
+    ['64:ff9b:1:ffff::808:808', 'local-use NAT64'],
+    ['2001::7f00:1', 'Teredo'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo'],
+    ['2001:db8::1', 'documentation'],
+    ['3fff::1', 'documentation'],
+    ['100::1', 'discard-only'],
   ])('%s is refused (%s)', (address, reason) => {
     expect(blockedAddressReason(address)).toBe(reason);
   });
@@ -60,7 +70,13 @@ describe('blockedAddressReason', () => {
     '223.255.255.255',
     '11.0.0.1',
     '2606:4700::1111',
-    '2001:db8::1',
+    '2001:4860:4860::8888',
+    '2001:1::1',
+    '192.0.3.1',
+    '198.51.99.255',
+    '203.0.114.0',
+    '100:0:0:1::1',
+    '64:ff9b:2::1',
     '::ffff:8.8.8.8',
     '64:ff9b::8.8.8.8',
     'fbff::1',
@@ -108,7 +124,7 @@ describe('URLs', () => {
   it('refuses a name if any of its addresses is private', () => {
     expect(refusedAddress('a.test', ['93.184.216.34'])).toBeNull();
     expect(refusedAddress('a.test', ['93.184.216.34', '10.0.0.1'])).toBe(
-      'a.test resolves to 10.0.0.1, a private address',
+      'a.test resolves to a private address',
     );
   });
 
@@ -122,7 +138,7 @@ describe('URLs', () => {
     expect(await webhookUrlProblem('http://127.0.0.1:9/x', true)).toBeNull();
     expect(await webhookUrlProblem('https://hooks.test/x', false, resolveTo('93.184.216.34'))).toBeNull();
     expect(await webhookUrlProblem('https://hooks.test/x', false, resolveTo('169.254.169.254'))).toMatch(
-      /hooks\.test resolves to 169\.254\.169\.254, a link-local address/,
+      /hooks\.test resolves to a link-local address/,
     );
     expect(await webhookUrlProblem('http://localhost:9/x', false)).toMatch(
       /localhost resolves to .*loopback/,
@@ -132,5 +148,39 @@ describe('URLs', () => {
     };
     // checked again at delivery time, so a name that does not resolve yet is accepted
     expect(await webhookUrlProblem('https://later.test/x', false, unresolvable)).toBeNull();
+  });
+});
+
+describe('guardedLookup', () => {
+  // what net.connect does with it: the address handed to the callback is the one the socket dials
+  const lookupWith = (answer: { address: string; family: number }[], options: Record<string, unknown>) =>
+    new Promise<{ err: Error | null; address: unknown; family?: number }>((done) => {
+      const lookup = guardedLookup(async () => answer);
+      (lookup as unknown as (h: string, o: object, cb: (...a: unknown[]) => void) => void)(
+        'hooks.example.test',
+        options,
+        (err, address, family) => done({ err: err as Error | null, address, family: family as number }),
+      );
+    });
+  const publicPair = [
+    { address: '93.184.216.34', family: 4 },
+    { address: '2606:4700::1111', family: 6 },
+  ];
+
+  it('hands the socket exactly the addresses it checked', async () => {
+    expect(await lookupWith(publicPair, {})).toEqual({ err: null, address: '93.184.216.34', family: 4 });
+    expect(await lookupWith(publicPair, { family: 6 })).toEqual({
+      err: null,
+      address: '2606:4700::1111',
+      family: 6,
+    });
+    expect((await lookupWith(publicPair, { all: true })).address).toEqual(publicPair);
+  });
+
+  it('refuses the whole name when any answer is blocked, and says no usable address for a family it lacks', async () => {
+    const mixed = await lookupWith([...publicPair, { address: '127.0.0.1', family: 4 }], { all: true });
+    expect(mixed.err?.message).toBe('hooks.example.test resolves to a loopback address');
+    const noV6 = await lookupWith([{ address: '93.184.216.34', family: 4 }], { family: 6 });
+    expect(noV6.err?.message).toMatch(/no usable address/);
   });
 });

@@ -5,9 +5,13 @@ import type { ApiApp } from '../../types.js';
 import { jsonBody, jsonResponse, problems } from '../../validation.js';
 import { idParam, security, tenantContext } from './schemas.js';
 
-/** ISO 8601: a date-time with Z or an offset, or a date alone (its 00:00 UTC) */
+/**
+ * ISO 8601: a date-time with Z or an offset, or a date alone (its 00:00 UTC). Year 0000 is valid ISO but no
+ * PostgreSQL timestamp (there is no year 0 AD), so the years run from 0001.
+ */
 const instant = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()])
+  .refine((v) => new Date(v).getUTCFullYear() >= 1, 'must be in year 0001 or later')
   .openapi({ example: '2026-12-01T00:00:00Z' });
 
 const ReplayBody = z

@@ -38,6 +38,8 @@ export async function uploadImage(
   file: Blob & { name?: string },
 ): Promise<UploadedMedia> {
   const { deps } = ctx;
+  // another tenant's or an unknown appid is 404 whatever the file (http-api.md §4: never a hint it exists)
+  await requireSendable(deps.db.query, ctx.tenantId, appid);
   if (file.size > MEDIA_MAX_BYTES) {
     throw new AppError(
       'payload_too_large',
@@ -50,7 +52,6 @@ export async function uploadImage(
       errors: [{ path: 'file', message: 'must be a JPEG, PNG or GIF image (checked by its content)' }],
     });
   }
-  await requireSendable(deps.db.query, ctx.tenantId, appid);
   const filename = `upload.${kind === 'jpeg' ? 'jpg' : kind}`;
   let uploaded: { mediaId: string; createdAt: Date };
   try {

@@ -4,8 +4,8 @@ import type { CustomSendBody } from '../wechat/client.js';
 
 const httpUrl = fields.httpUrl;
 
-/** WeChat media ids are opaque; forwarded as given (§4), only bounded so a typo cannot be a megabyte. */
-const mediaId = z.string().min(1).max(256);
+/** WeChat media ids are opaque: forwarded as given, without a local check (http-api.md §4); WeChat judges them. */
+const mediaId = z.string();
 
 const text = z.object({ content: z.string().min(1).max(20_000) }).strict();
 const image = z.object({ mediaId }).strict();

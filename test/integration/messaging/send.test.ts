@@ -65,6 +65,15 @@ describe('POST /v1/mini-programs/:appid/messages — each kind reaches WeChat as
     ]);
   });
 
+  it('a mediaId not from the media route is forwarded as given: WeChat judges it (40007)', async () => {
+    const mp = await onboard(env);
+    await userWrites(env, mp, mp.openid);
+    const mediaId = `elsewhere-${'x'.repeat(300)}`;
+    const res = await send(mp, { openid: mp.openid, type: 'image', image: { mediaId } });
+    // WeChat's own answer: the id reached it (a local check would be a 422 with no wechatErrcode)
+    expect(await json(res)).toMatchObject({ wechatErrcode: 40007 });
+  });
+
   it('link: thumbUrl → thumb_url', async () => {
     const mp = await onboard(env);
     await userWrites(env, mp, mp.openid);
@@ -175,6 +184,13 @@ describe('who may send', () => {
       ['GET', `/v1/mini-programs/${mp.appid}/messages?openid=${mp.openid}`, {}],
       ['POST', `/v1/mini-programs/${mp.appid}/typing`, { json: { openid: mp.openid, typing: true } }],
       ['POST', `/v1/mini-programs/${mp.appid}/media`, { body: imageForm(samplePng()) }],
+      // whatever the file: no 422 or 413 that would tell the appid exists
+      ['POST', `/v1/mini-programs/${mp.appid}/media`, { body: imageForm(Buffer.from('not an image')) }],
+      [
+        'POST',
+        `/v1/mini-programs/${mp.appid}/media`,
+        { body: imageForm(Buffer.concat([samplePng(), Buffer.alloc(2 * 1024 * 1024)])) },
+      ],
       ['GET', `/v1/mini-programs/${mp.appid}/conversations/${mp.openid}`, {}],
     ];
     for (const [method, path, init] of routes) {

@@ -101,11 +101,17 @@ async function recordExchange(
   const appid = r.authorizerAppid;
   const releaseTest = isReleaseTestAccount(appid);
   const notify = await deps.db.transaction(async (q) => {
-    const codeRows = await q<{ tenant_id: string | null }>(
-      'SELECT tenant_id FROM auth_codes WHERE code_hash = $1 FOR UPDATE',
-      [hash],
+    const codeRows = await q<{ tenant_id: string | null; link_appid: string | null }>(
+      `SELECT c.tenant_id, l.appid AS link_appid FROM auth_codes c
+       LEFT JOIN authorization_links l ON l.id = COALESCE(c.link_id, $2) WHERE c.code_hash = $1 FOR UPDATE OF c`,
+      [hash, input.linkId],
     );
-    const linkedTenant = releaseTest ? null : (codeRows[0]?.tenant_id ?? input.tenantId);
+    // A link made for one appid binds that appid only: WeChat's biz_appid is only a parameter of the page's
+    // URL, so whoever edits it authorizes another mini-program, which then keeps its current tenant.
+    const linkAppid = codeRows[0]?.link_appid ?? null;
+    const foreign = linkAppid !== null && linkAppid !== appid;
+    if (foreign) deps.log.warn({ appid, linkAppid }, 'authorization for another appid than its link names');
+    const linkedTenant = releaseTest || foreign ? null : (codeRows[0]?.tenant_id ?? input.tenantId);
     const before = await q<{ tenant_id: string | null; status: string }>(
       'SELECT tenant_id, status FROM authorizers WHERE appid = $1 FOR UPDATE',
       [appid],

@@ -46,6 +46,18 @@ export function registerAuthorizeCallbackRoute(app: ApiApp, deps: Deps): void {
         { appid, tenantId: claims.tenantId, linkId: claims.linkId },
         'authorization completed',
       );
+      // Only what this link's tenant now holds is reported as connected (and sent to its returnUrl): a code
+      // bound elsewhere (another link's, a link for another appid) must not tell the tenant otherwise.
+      if (row.tenant_id !== claims.tenantId) {
+        return c.html(
+          errorPage(
+            'Not connected through this link',
+            'WeChat authorized a mini-program this link does not connect. Open the link again and authorize the mini-program it was made for.',
+          ),
+          409,
+          NO_STORE,
+        );
+      }
       if (claims.returnUrl) return c.redirect(returnUrlWith(claims.returnUrl, appid), 302);
       return c.html(connectedPage(row.nickname, appid), 200, NO_STORE);
     } catch (err) {

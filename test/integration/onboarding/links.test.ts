@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantWithKey } from '../../helpers/app.js';
 import { json } from '../../helpers/http.js';
 import { type OnboardingEnv, startOnboardingEnv } from './env.js';
-import { authorizeEventDropped, createLink, followRedirect, openLanding, postOnOwnSocket } from './flow.js';
+import {
+  authorizeEventDropped,
+  authorizerRows,
+  createLink,
+  eventRows,
+  followRedirect,
+  openLanding,
+  postOnOwnSocket,
+} from './flow.js';
 
 // POST /v1/authorization-links, GET /connect/:token and GET /wechat/authorize/callback (http-api.md §2, §4;
 // wechat-protocol.md §3.8).
@@ -162,5 +170,53 @@ describe('authorize callback', () => {
     expect(await res.text()).toContain('expired');
     // nothing was recorded for the code, so the real exchange still works
     expect((await followRedirect(r.redirectUrl as string)).status).toBe(200);
+  });
+
+  it('a link made for one appid binds no other, by the redirect or by the push', async () => {
+    const meant = await env.sim.control.createMiniProgram({});
+    const link = await createLink(env, tenant.apiKey, { appid: meant.appid });
+    const held = async (appid: string) => (await authorizerRows(env)).find((a) => a.appid === appid);
+
+    // biz_appid is only a parameter of WeChat's page: authorizing another mini-program there is possible
+    const other = await env.sim.control.createMiniProgram({});
+    const r = await authorizeEventDropped(env, other.appid, await openLanding(link.url));
+    const res = await followRedirect(r.redirectUrl as string);
+    expect(res.status).toBe(409);
+    expect(await res.text()).toContain('Not connected through this link');
+    expect((await held(other.appid))?.tenant_id ?? null).toBeNull();
+
+    const third = await env.sim.control.createMiniProgram({});
+    const landing = await openLanding(link.url);
+    await env.sim.control.authorize({ appid: third.appid, preAuthCode: landing.preAuthCode, wait: true });
+    expect((await held(third.appid))?.tenant_id ?? null).toBeNull();
+    const mine = (await eventRows(env)).filter((e) => e.tenant_id === tenant.tenantId);
+    expect(mine.filter((e) => e.appid === other.appid || e.appid === third.appid)).toEqual([]);
+
+    // the mini-program it was made for still connects through it
+    const ok = await authorizeEventDropped(env, meant.appid, await openLanding(link.url));
+    expect((await followRedirect(ok.redirectUrl as string)).status).toBe(200);
+    expect((await held(meant.appid))?.tenant_id).toBe(tenant.tenantId);
+  });
+
+  it("a code bound through another tenant's link is neither reported connected nor sent to this returnUrl", async () => {
+    const rival = await createTenantWithKey(env.h, 'Rival');
+    const mp = await env.sim.control.createMiniProgram({});
+    const theirs = await openLanding((await createLink(env, rival.apiKey)).url);
+    const r = await env.sim.control.authorize({
+      appid: mp.appid,
+      preAuthCode: theirs.preAuthCode,
+      redirectUri: theirs.redirectUri,
+      wait: true,
+    });
+    const code = new URL(r.redirectUrl as string).searchParams.get('auth_code') as string;
+    const mine = await openLanding(
+      (await createLink(env, tenant.apiKey, { returnUrl: 'https://tenant.example/done' })).url,
+    );
+    const res = await followRedirect(
+      `${mine.redirectUri}&auth_code=${encodeURIComponent(code)}&expires_in=600`,
+    );
+    expect(res.status).toBe(409);
+    expect(res.headers.get('location')).toBeNull();
+    expect((await authorizerRows(env)).find((a) => a.appid === mp.appid)?.tenant_id).toBe(rival.tenantId);
   });
 });

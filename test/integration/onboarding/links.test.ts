@@ -172,6 +172,21 @@ describe('authorize callback', () => {
     expect((await followRedirect(r.redirectUrl as string)).status).toBe(200);
   });
 
+  it('the pages may not be framed, load nothing, run no script and send only the origin as referrer', async () => {
+    const link = await createLink(env, tenant.apiKey);
+    const { redirectUri } = await openLanding(link.url);
+    for (const url of [link.url, `${env.relay.url}/connect/unknown-token`, `${redirectUri}&auth_code=x`]) {
+      const res = await fetch(url);
+      expect(res.headers.get('content-security-policy')).toBe(
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      );
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('referrer-policy')).toBe('origin');
+      await res.body?.cancel();
+    }
+  });
+
   it('a link made for one appid binds no other, by the redirect or by the push', async () => {
     const meant = await env.sim.control.createMiniProgram({});
     const link = await createLink(env, tenant.apiKey, { appid: meant.appid });

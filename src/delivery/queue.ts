@@ -22,6 +22,8 @@ export interface ClaimedJob {
   secret_enc: string;
   /** secrets rotated away, newest first, each signing until its expiresAt (ISO 8601) */
   previous_secrets: { secretEnc: string; expiresAt: string }[];
+  /** the per-endpoint cap this claim applied (see ClaimOptions.slots) */
+  cap: number;
 }
 
 // A claim walks the pending index per endpoint, so it costs what it claims, whatever the backlog, and no
@@ -40,10 +42,14 @@ const CLAIM = `WITH RECURSIVE discovered AS (
   targets AS (
     SELECT endpoint_id FROM discovered WHERE endpoint_id IS NOT NULL
     UNION SELECT unnest($5::text[])),
+  active AS (
+    SELECT endpoint_id FROM targets UNION SELECT unnest($6::text[])),
+  cap AS (
+    SELECT GREATEST(1, LEAST($8::int, $10::int / ((SELECT count(*) FROM active)::int + 1))) AS n),
   room AS (
-    SELECT t.endpoint_id, $8::int - COALESCE(b.n, 0) AS n
+    SELECT t.endpoint_id, (SELECT n FROM cap) - COALESCE(b.n, 0) AS n
     FROM targets t LEFT JOIN unnest($6::text[], $7::int[]) AS b(endpoint_id, n) ON b.endpoint_id = t.endpoint_id
-    WHERE $8::int - COALESCE(b.n, 0) > 0),
+    WHERE (SELECT n FROM cap) - COALESCE(b.n, 0) > 0),
   candidates AS (
     SELECT c.id, c.next_attempt_at FROM room r CROSS JOIN LATERAL (
       SELECT d.id, d.next_attempt_at FROM deliveries d
@@ -62,7 +68,7 @@ FROM events e, webhook_endpoints w
 WHERE d.id IN (SELECT id FROM locked) AND e.id = d.event_id AND w.id = d.endpoint_id
 RETURNING d.id, d.attempt_count AS attempt, d.event_id, e.type, e.appid, e.created_at,
   e.data::text AS data_json, d.endpoint_id,
-  w.url, w.enabled, w.secret_enc, w.previous_secrets`;
+  w.url, w.enabled, w.secret_enc, w.previous_secrets, (SELECT n FROM cap) AS cap`;
 
 export interface ClaimOptions {
   now: Date;
@@ -75,6 +81,11 @@ export interface ClaimOptions {
   discover?: boolean;
   /** most jobs one endpoint may have in flight at this worker */
   perEndpointCap?: number;
+  /**
+   * the worker's slots: with k endpoints busy or with work, each may hold at most slots/(k+1) (and at most
+   * perEndpointCap), so however many endpoints hang, one more always finds room
+   */
+  slots?: number;
   /** jobs this worker already has in flight, per endpoint */
   busy?: ReadonlyMap<string, number>;
 }
@@ -92,6 +103,7 @@ export async function claimDue(q: Query, opts: ClaimOptions): Promise<ClaimedJob
     busy.map(([, n]) => n),
     opts.perEndpointCap ?? opts.limit,
     opts.discover ?? endpoints.length === 0,
+    opts.slots ?? 2 ** 31 - 1,
   ]);
 }
 

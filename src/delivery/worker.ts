@@ -53,8 +53,9 @@ const MAX_LEASE_MS = 20_000;
 /**
  * Claims due deliveries and POSTs them, `config.deliveryConcurrency` at a time. Claiming never waits for a batch
  * to finish: free slots are refilled as attempts end, and no endpoint may hold more than
- * `config.deliveryConcurrencyPerEndpoint` of them, never more than half, so one
- * slow or hanging endpoint (each attempt bounded by DELIVERY_TIMEOUT_MS) leaves the other half to the rest.
+ * `config.deliveryConcurrencyPerEndpoint` of them, never more than half, and with k endpoints busy or with
+ * work none more than 1/(k+1) of them: however many endpoints are slow or hanging (each attempt bounded by
+ * DELIVERY_TIMEOUT_MS), one more always finds free slots.
  * Woken by NOTIFY on `kefu_deliveries`, polling every second as the backstop. Failure policy: an error while
  * recording an outcome is logged and the lease runs out, so the job is attempted again (at least once, never
  * lost). Pending deliveries of a disabled endpoint are failed, not sent (see queue.ts).
@@ -68,6 +69,9 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     1,
     Math.min(config.deliveryConcurrencyPerEndpoint, Math.ceil(concurrency / 2)),
   );
+  /** claimDue's cap with `active` endpoints busy or with work: at most slots/(active+1) each */
+  const sharedCap = (active: number) =>
+    Math.max(1, Math.min(perEndpointMax, Math.floor(concurrency / (active + 1))));
   const leaseMs = Math.min(config.deliveryTimeoutMs + LEASE_MARGIN_MS, MAX_LEASE_MS);
   const renewsLeases = config.deliveryTimeoutMs + LEASE_MARGIN_MS > leaseMs;
   const schedule = config.deliveryRetryScheduleMs;
@@ -261,7 +265,6 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   // and a NOTIFY for an endpoint at its cap would only cost a statement that finds no room. The busy counts a
   // claim is judged by are the ones it was given: attempts finishing while it runs do not hide that the cap
   // cut it short.
-  const refillStep = Math.max(1, perEndpointMax >> 1);
   const known = new Set<string>();
   /** endpoints named by a NOTIFY while a claim ran: that claim's snapshot may predate their new rows */
   const renamed = new Set<string>();
@@ -273,9 +276,13 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     if (discover) return true;
     if (known.size === 0) return false;
     if (inFlight.size === 0) return true;
-    if (free < refillStep) return false;
-    for (const endpoint of known)
-      if ((perEndpoint.get(endpoint) ?? 0) <= perEndpointMax - refillStep) return true;
+    // the cap a claim would apply now (claimDue's slots rule), over the endpoints busy or known to have work
+    let idle = 0;
+    for (const endpoint of known) if (!perEndpoint.has(endpoint)) idle++;
+    const cap = sharedCap(perEndpoint.size + idle);
+    const step = Math.max(1, cap >> 1);
+    if (free < step) return false;
+    for (const endpoint of known) if ((perEndpoint.get(endpoint) ?? 0) <= cap - step) return true;
     return false;
   };
 
@@ -321,6 +328,7 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         endpoints,
         discover: discovering || endpoints.length === 0,
         perEndpointCap: perEndpointMax,
+        slots: concurrency,
         busy,
       });
     } catch (err) {
@@ -328,11 +336,13 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
       throw err;
     }
     const cutByLimit = jobs.length === limit;
+    // with no job to say which cap it applied, the same rule over what this worker knows
+    const cap = jobs[0]?.cap ?? sharedCap(new Set([...busy.keys(), ...endpoints]).size);
     const got = new Map<string, number>();
     for (const job of jobs) got.set(job.endpoint_id, (got.get(job.endpoint_id) ?? 0) + 1);
     for (const endpoint of new Set([...endpoints, ...got.keys()])) {
       // it may have rows left when the claim took all the room it had (or stopped at its limit)
-      const room = perEndpointMax - (busy.get(endpoint) ?? 0);
+      const room = cap - (busy.get(endpoint) ?? 0);
       if (cutByLimit || (got.get(endpoint) ?? 0) >= room) known.add(endpoint);
       else if (!renamed.has(endpoint)) known.delete(endpoint);
     }

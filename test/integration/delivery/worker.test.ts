@@ -460,6 +460,40 @@ describe('delivery worker', () => {
     expect(first?.attempts[0].error).toMatch(/timed out after 1000 ms/);
   });
 
+  it('lets two hanging endpoints not starve a third: with k busy, each holds at most 1/(k+1) of the slots', async () => {
+    const t = await tenant();
+    await endpoint(t, '/hang-a', { eventTypes: ['message.received'] });
+    await endpoint(t, '/hang-b', { eventTypes: ['session.entered'] });
+    await endpoint(t, '/third', { eventTypes: ['wechat.event'] });
+    receiver.reply('/hang-a', { hang: true });
+    receiver.reply('/hang-b', { hang: true });
+    // four slots, half each at most: before, the two hanging backlogs (older than the third's event) held all
+    const live = createDeliveryWorker({ ...h.deps, config: { ...h.deps.config, deliveryConcurrency: 4 } });
+    const hung: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        hung.push(await emit(t, 'message.received'), await emit(t, 'session.entered'));
+        clock.advance(10); // oldest first, every hanging one comes before the third
+      }
+      const eventId = await emit(t, 'wechat.event');
+      live.start();
+      await receiver.waitFor((r) => r.path === '/third' && r.headers['webhook-id'] === eventId);
+      // it arrived while the hanging ones still wait for an answer (timeout: 1 s): none of them is recorded yet
+      const [attempted] = await h.deps.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = ANY($1::text[])',
+        [hung],
+      );
+      expect(attempted?.n).toBe(0);
+      expect(receiver.requests('/hang-a').length + receiver.requests('/hang-b').length).toBeLessThanOrEqual(
+        3,
+      );
+    } finally {
+      await live.stop(Date.now() + 3_000);
+      receiver.reply('/hang-a', { status: 200 });
+      receiver.reply('/hang-b', { status: 200 });
+    }
+  });
+
   it('sends one endpoint at most DELIVERY_CONCURRENCY_PER_ENDPOINT requests at a time', async () => {
     const t = await tenant();
     await endpoint(t, '/one-at-a-time');

@@ -218,6 +218,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  if (!e.RUN_API && !e.RUN_WORKERS)
+    throw new ConfigError(['RUN_API and RUN_WORKERS are both false: this process would do nothing']);
   return {
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,

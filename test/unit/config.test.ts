@@ -92,6 +92,11 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses RUN_API and RUN_WORKERS both false (a process with nothing to do)', () => {
+    expect(() => testConfig({ RUN_API: 'false', RUN_WORKERS: 'false' })).toThrow(/both false/);
+    expect(testConfig({ RUN_API: 'false' }).runWorkers).toBe(true);
+  });
+
   it('treats empty variables as unset', () => {
     expect(testConfig({ LOG_LEVEL: '' }).logLevel).toBe('info');
   });

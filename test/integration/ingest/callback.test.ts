@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idPattern } from '../../../src/ids.js';
 import { classifyPush } from '../../../src/ingest/classify.js';
+import { closeIngest } from '../../../src/ingest/ingestor.js';
 import { type PushToStore, storePushes } from '../../../src/ingest/store.js';
 import { WeChatCrypto } from '../../../src/wechat/crypto.js';
 import { COMPONENT, createHarness, type TestHarness } from '../../helpers/app.js';
@@ -620,5 +621,21 @@ describe('GET /wechat/callback/:appid URL verification', () => {
     );
     expect(bad.status).toBe(401);
     expect((await h.request('/wechat/callback/wx1?echostr=1')).status).toBe(401);
+  });
+});
+
+describe('shutting down', () => {
+  it('a push arriving once ingest has closed is 503 (WeChat re-sends it), not 500, and nothing is stored', async () => {
+    const closing = await createHarness();
+    try {
+      const mp = await seedHeldMiniProgram(closing);
+      await closeIngest(closing.deps);
+      const push = pushOf(closing.deps.crypto, mp, textFields(freshOpenid(), 'late'));
+      const res = await closing.request(push.path, { method: 'POST', body: push.body });
+      expect([res.status, await res.text()]).toEqual([503, 'shutting_down']);
+      expect(await countRows(closing, 'pushes', 'appid = $1', [mp.appid])).toBe(0);
+    } finally {
+      await closing.close();
+    }
   });
 });

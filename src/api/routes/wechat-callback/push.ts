@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { isDatabaseUnavailable } from '../../../db/errors.js';
 import type { Deps } from '../../../deps.js';
-import { BatcherFullError } from '../../../ingest/batcher.js';
+import { BatcherClosedError, BatcherFullError } from '../../../ingest/batcher.js';
 import { classifyPush, InvalidPushError } from '../../../ingest/classify.js';
 import { ingestorFor } from '../../../ingest/ingestor.js';
 import { handleReleaseTestPush, isReleaseTestAccount } from '../../../onboarding/release-check.js';
@@ -62,6 +62,12 @@ export function registerPushRoute(app: ApiApp, deps: Deps): void {
       outcome = await ingest.submit({ appid, push, releaseTest });
     } catch (err) {
       outcome = { result: 'failed', error: err };
+    }
+    if (outcome.result === 'failed' && outcome.error instanceof BatcherClosedError) {
+      // shutting down: this push was not taken; WeChat re-sends it, to another instance or after the restart
+      count('overloaded');
+      log.warn({ ...where(), result: 'shutting_down' }, 'push not accepted: shutting down');
+      return c.text('shutting_down', 503);
     }
     if (outcome.result === 'failed' && outcome.error instanceof BatcherFullError) {
       // the database is stalled and enough pushes already wait for it: WeChat retries this one

@@ -249,7 +249,10 @@ export async function withAuthorizerToken<T>(
     deps.log.warn({ appid, errcode: err.errcode, kind: 'authorizer' }, 'token rejected; refreshing once');
     forgetToken(deps, appid, first.version);
     await authorizerSlot(deps, appid).expire(first.version);
-    const second = await currentToken(deps, appid);
+    // A concurrent request may have read the row before the expiry and cached the rejected version again: the
+    // retry reads the row itself (now expired, or refreshed by someone), so it never resends the rejected token.
+    forgetToken(deps, appid, first.version);
+    const second = await getAuthorizerToken(deps, appid);
     return call(second.token);
   }
 }

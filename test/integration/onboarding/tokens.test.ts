@@ -116,6 +116,27 @@ describe('tokens', () => {
     expect((await calls()).authorizer - before.authorizer).toBe(1);
   });
 
+  it('the retry never resends the rejected token, even when a concurrent request cached it again', async () => {
+    const mp = await onboard(env, tenant.apiKey);
+    const deps = env.h.deps;
+    await withAuthorizerToken(deps, mp.appid, async (t) => t); // this process holds the token now
+    await env.sim.control.invalidateToken('authorizer', mp.appid);
+    const sent: string[] = [];
+    const uploaded = await withAuthorizerToken(deps, mp.appid, async (t) => {
+      sent.push(t);
+      try {
+        return await uploadWith(env, deps, t);
+      } catch (err) {
+        // another request reads the row while the rejected token is being expired, and keeps what it read
+        void getAuthorizerToken(deps, mp.appid);
+        throw err;
+      }
+    });
+    expect(uploaded.mediaId).toBeTruthy();
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).not.toBe(sent[0]);
+  });
+
   it('a second token failure is reported, not looped', async () => {
     const mp = await onboard(env, tenant.apiKey);
     await env.sim.control.addFault({ api: 'media_upload', kind: 'errcode', errcode: 40001, times: 5 });

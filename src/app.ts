@@ -9,7 +9,7 @@ import { registerTenantRoutes } from './api/routes/admin/tenants.js';
 import { registerDeliveryRoutes } from './api/routes/deliveries/index.js';
 import { registerEventRoutes } from './api/routes/events/index.js';
 import { registerMessagingRoutes } from './api/routes/messages/register.js';
-import { registerOpsRoutes } from './api/routes/ops/health.js';
+import { registerHealthRoutes, registerOpsRoutes } from './api/routes/ops/health.js';
 import { registerWebhookEndpointRoutes } from './api/routes/webhook-endpoints/index.js';
 import { registerIngestRoutes } from './api/routes/wechat-callback/index.js';
 import type { ApiApp, ApiEnv } from './api/types.js';
@@ -67,6 +67,24 @@ export function createApp(deps: Deps): ApiApp {
     return renderProblem(c, new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`));
   });
 
+  app.onError((err, c) => renderError(c, err));
+  return app;
+}
+
+/**
+ * What a worker-only process (RUN_API=false) serves on PORT: /healthz, /readyz and /metrics, so it can be
+ * probed and scraped like any other; nothing a tenant or WeChat calls.
+ */
+export function createOpsApp(deps: Deps): ApiApp {
+  const app: ApiApp = new OpenAPIHono<ApiEnv>();
+  app.use('*', requestContext(deps));
+  registerHealthRoutes(app, deps);
+  app.notFound((c) =>
+    renderProblem(
+      c,
+      new AppError('not_found', `No route for ${c.req.method} ${c.req.path} (a worker-only process)`),
+    ),
+  );
   app.onError((err, c) => renderError(c, err));
   return app;
 }

@@ -24,6 +24,8 @@ export interface Deps {
   crypto: WeChatCrypto;
   /** how many migrations this build ships, for /readyz */
   expectedMigrations: number;
+  /** set once shutdown began: /readyz answers 503 and every response closes its connection */
+  lifecycle: { stopping: boolean };
 }
 
 /** What a service call carries: the tenant it acts for, the logger bound to the request, its id. */

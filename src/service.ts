@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import { createApp } from './app.js';
+import { createApp, createOpsApp } from './app.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
@@ -57,17 +57,13 @@ export function buildDeps(config: Config, opts: BuildDepsOptions): Deps {
       lookup: deriveKey(config.masterKey, 'lookup-hash'),
     },
     expectedMigrations: expectedMigrationCount(),
+    lifecycle: { stopping: false },
   };
 }
 
 /** The background jobs of every capability; each module contributes its own. */
 export function createJobs(deps: Deps): BackgroundJob[] {
-  return [
-    createDeliveryWorker(deps),
-    createQueueStatsJob(deps),
-    idempotencyPurgeJob(deps),
-    ...createOnboardingJobs(deps),
-  ];
+  return [createDeliveryWorker(deps), idempotencyPurgeJob(deps), ...createOnboardingJobs(deps)];
 }
 
 export interface RunningService {
@@ -79,8 +75,11 @@ export interface RunningService {
 
 /**
  * Opens the database, migrates (under the advisory lock), then starts the API and/or the workers as configured.
- * `stop()` closes the listener (in-flight requests finish), stops the jobs, then closes the database, all
- * within SHUTDOWN_TIMEOUT_MS.
+ * A worker-only process (RUN_API=false) still listens on PORT, for /healthz, /readyz and /metrics only. Every
+ * process keeps the queue gauges current (an API-only one too: /metrics must not say 0 over a backlog).
+ * `stop()` closes the listener (in-flight requests finish; every response from then on closes its connection,
+ * so busy keep-alive clients go elsewhere), stops the jobs, then closes the database, all within
+ * SHUTDOWN_TIMEOUT_MS; connections still open at the deadline are cut.
  */
 export async function startService(
   config: Config,
@@ -93,44 +92,48 @@ export async function startService(
   await migrateDatabase(db);
   const deps = buildDeps(config, { db, log, clock: opts.clock });
 
-  let server: ServerType | undefined;
-  let port = config.port;
-  if (config.runApi) {
-    const app = createApp(deps);
-    server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
-      // a port in use or an address this machine does not have: one clear line, not an uncaught error
-      s.once('error', (err: NodeJS.ErrnoException) => {
-        reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`));
-      });
-    }).catch(async (err: unknown) => {
-      await db.close().catch(() => {});
-      throw err;
+  const app = config.runApi ? createApp(deps) : createOpsApp(deps);
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    // a port in use or an address this machine does not have: one clear line, not an uncaught error
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new Error(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`));
     });
-    port = (server.address() as AddressInfo).port;
-  }
-  const jobs = config.runWorkers ? createJobs(deps) : [];
+  }).catch(async (err: unknown) => {
+    await db.close().catch(() => {});
+    throw err;
+  });
+  const port = (server.address() as AddressInfo).port;
+  const jobs = [...(config.runWorkers ? createJobs(deps) : []), createQueueStatsJob(deps)];
   for (const job of jobs) job.start();
-  log.info(
-    { port: config.runApi ? port : null, jobs: jobs.map((j) => j.name), db: db.kind },
-    'kefu-relay started',
-  );
+  log.info({ port, api: config.runApi, jobs: jobs.map((j) => j.name), db: db.kind }, 'kefu-relay started');
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       const deadline = Date.now() + config.shutdownTimeoutMs;
-      const closed = server
-        ? new Promise<void>((resolve) => {
-            server!.close(() => resolve());
-            // idle keep-alive sockets would hold close() open until the deadline
-            (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-          })
-        : Promise.resolve();
+      deps.lifecycle.stopping = true;
+      const http = server as ServerType & {
+        closeIdleConnections?: () => void;
+        closeAllConnections?: () => void;
+      };
+      let open = true;
+      const closed = new Promise<void>((resolve) => {
+        http.close(() => {
+          open = false;
+          resolve();
+        });
+        // idle keep-alive sockets would hold close() open until the deadline
+        http.closeIdleConnections?.();
+      });
       await Promise.all([
         Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]),
         ...jobs.map((j) => j.stop(deadline)),
       ]);
+      if (open) {
+        log.warn('shutdown deadline passed with requests in flight; closing their connections');
+        http.closeAllConnections?.();
+      }
       await Promise.all([closeIngest(deps), closeRecorder(deps)]);
       await deps.wechat.close();
       await db.close();

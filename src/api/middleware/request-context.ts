@@ -41,6 +41,8 @@ export function requestContext(deps: Deps): MiddlewareHandler<ApiEnv> {
     const started = performance.now();
     await next();
     c.res.headers.set('x-request-id', requestId);
+    // shutting down: the listener is closed, so a keep-alive client must take its next request elsewhere
+    if (deps.lifecycle.stopping) c.res.headers.set('connection', 'close');
     const status = c.res.status;
     const route = c.req.routePath || 'unmatched';
     deps.metrics.httpRequests.inc({ method: c.req.method, route, status: `${Math.floor(status / 100)}xx` });

@@ -29,10 +29,13 @@ const DOCS_HTML = `<!doctype html>
 });</script>
 </body></html>`;
 
-export function registerOpsRoutes(app: ApiApp, deps: Deps): void {
+/** Liveness, readiness and metrics: what every process serves, a worker-only one included. */
+export function registerHealthRoutes(app: ApiApp, deps: Deps): void {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.get('/readyz', async (c) => {
+    // a load balancer stops sending here while the in-flight requests finish
+    if (deps.lifecycle.stopping) return c.json({ status: 'unavailable', reason: 'shutting down' }, 503);
     try {
       if (await isMigrated(deps.db, deps.expectedMigrations)) return c.json({ status: 'ready' });
       return c.json({ status: 'unavailable', reason: 'migrations pending' }, 503);
@@ -46,6 +49,11 @@ export function registerOpsRoutes(app: ApiApp, deps: Deps): void {
     const body = await deps.metrics.registry.metrics();
     return c.body(body, 200, { 'content-type': deps.metrics.registry.contentType });
   });
+}
+
+/** The health routes and the API reference (/docs with its bundle). */
+export function registerOpsRoutes(app: ApiApp, deps: Deps): void {
+  registerHealthRoutes(app, deps);
 
   let bundle: string | undefined;
   app.get('/docs', (c) => c.html(DOCS_HTML));

@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { adminAuth, tenantAuth } from './api/middleware/auth.js';
 import { bodyLimits } from './api/middleware/body-limit.js';
 import { requestContext } from './api/middleware/request-context.js';
+import { withCommonResponses } from './api/openapi-common.js';
 import { registerApiKeyRoutes } from './api/routes/admin/api-keys.js';
 import { registerTenantRoutes } from './api/routes/admin/tenants.js';
 import { registerDeliveryRoutes } from './api/routes/deliveries/index.js';
@@ -48,13 +49,19 @@ export function createApp(deps: Deps): ApiApp {
     scheme: 'bearer',
     description: 'A tenant API key (kr_…)',
   });
-  app.doc31('/openapi.json', {
+  const docConfig = {
     openapi: '3.1.0',
     info: {
       title: 'kefu-relay',
       version: '1',
       description: 'WeChat mini-program customer service for many tenants: onboarding, webhooks and replies.',
     },
+  };
+  // built on the first request (every route is registered by then) and kept: the routes do not change
+  let document: object | undefined;
+  app.get('/openapi.json', (c) => {
+    document ??= withCommonResponses(app.getOpenAPI31Document(docConfig));
+    return c.json(document);
   });
 
   app.notFound((c) => {

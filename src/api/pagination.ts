@@ -25,7 +25,14 @@ export const listQuery = z.object({
     .transform(Number)
     .refine((n) => n >= 1 && n <= 100, 'must be a whole number from 1 to 100')
     .optional()
-    .openapi({ param: { name: 'limit', in: 'query' }, type: 'integer', example: 20 }),
+    .openapi({
+      param: { name: 'limit', in: 'query' },
+      type: 'integer',
+      minimum: 1,
+      maximum: 100,
+      default: 20,
+      example: 20,
+    }),
   cursor: z
     .string()
     .refine((c) => decodeCursor(c) !== null, 'is not a cursor this service issued')

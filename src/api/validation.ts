@@ -1,8 +1,8 @@
 import type { Hook } from '@hono/zod-openapi';
 import { z } from '@hono/zod-openapi';
 import { unstorablePath } from '../db/text.js';
-import type { FieldError } from '../errors.js';
-import { validationFailed } from '../errors.js';
+import type { FieldError, ProblemCode } from '../errors.js';
+import { PROBLEM_CODES, validationFailed } from '../errors.js';
 
 /** Zod issues as the problem's `errors`: one entry per problem, unknown fields named one by one. */
 export function zodToFieldErrors(error: z.ZodError): FieldError[] {
@@ -54,7 +54,7 @@ export const ProblemSchema = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
-    code: z.string(),
+    code: z.enum(Object.keys(PROBLEM_CODES) as [ProblemCode, ...ProblemCode[]]),
     requestId: z.string(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
     wechatErrcode: z.number().int().optional(),

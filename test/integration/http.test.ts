@@ -84,6 +84,39 @@ describe('HTTP skeleton', () => {
     expect(metrics).toContain('kefu_http_requests_total');
   });
 
+  it('documents every operation with a unique operationId and the answers and headers common to all', async () => {
+    const doc = await json(h.request('/openapi.json'));
+    type Op = {
+      operationId?: string;
+      requestBody?: unknown;
+      parameters?: { in: string; name: string; schema?: Record<string, unknown> }[];
+      responses: Record<string, { headers?: Record<string, unknown> }>;
+    };
+    const ops = Object.values(doc.paths as Record<string, Record<string, Op>>).flatMap((m) =>
+      Object.values(m),
+    );
+    expect(ops.length).toBeGreaterThanOrEqual(25);
+    const ids = ops.map((o) => o.operationId);
+    expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const op of ops) {
+      expect([op.operationId, Object.keys(op.responses)]).toEqual([
+        op.operationId,
+        expect.arrayContaining(['500', '503', ...(op.requestBody ? ['413'] : [])]),
+      ]);
+      for (const r of Object.values(op.responses)) expect(r.headers).toHaveProperty('x-request-id');
+    }
+    const send = doc.paths['/v1/mini-programs/{appid}/messages'].post as Op;
+    expect(send.responses['429']?.headers).toHaveProperty('Retry-After');
+    expect(send.responses['201']?.headers).toHaveProperty('Idempotent-Replayed');
+    const limit = (doc.paths['/v1/events'].get as Op).parameters?.find((p) => p.name === 'limit');
+    expect(limit?.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 100, default: 20 });
+    expect(doc.components.schemas.Problem.properties.code.enum).toEqual(
+      expect.arrayContaining(['validation_failed', 'send_limit_reached', 'internal']),
+    );
+    expect(doc.components.schemas.Event.properties.type.enum).toContain('message.received');
+  });
+
   it('is not ready while the database is unreachable', async () => {
     const db = await openDatabase({ url: 'memory://' });
     const deps = buildDeps(testConfig(), { db, log: h.deps.log });

@@ -18,6 +18,7 @@ const security = [{ adminToken: [] }];
 const create = createRoute({
   method: 'post',
   path: '/admin/tenants/{id}/api-keys',
+  operationId: 'createApiKey',
   tags: ['Admin'],
   summary: 'Create an API key for a tenant (the key is shown once)',
   security,
@@ -36,6 +37,7 @@ const create = createRoute({
 const revoke = createRoute({
   method: 'delete',
   path: '/admin/tenants/{id}/api-keys/{keyId}',
+  operationId: 'revokeApiKey',
   tags: ['Admin'],
   summary: 'Revoke an API key; it stops working at once',
   security,

@@ -18,6 +18,7 @@ const security = [{ adminToken: [] }];
 const create = createRoute({
   method: 'post',
   path: '/admin/tenants',
+  operationId: 'createTenant',
   tags: ['Admin'],
   summary: 'Create a tenant',
   security,
@@ -28,6 +29,7 @@ const create = createRoute({
 const list = createRoute({
   method: 'get',
   path: '/admin/tenants',
+  operationId: 'listTenants',
   tags: ['Admin'],
   summary: 'List tenants, newest first',
   security,
@@ -42,6 +44,7 @@ const list = createRoute({
 const read = createRoute({
   method: 'get',
   path: '/admin/tenants/{id}',
+  operationId: 'getTenant',
   tags: ['Admin'],
   summary: 'Read a tenant',
   security,

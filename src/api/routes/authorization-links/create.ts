@@ -37,6 +37,7 @@ const LinkSchema = z
 const create = createRoute({
   method: 'post',
   path: '/v1/authorization-links',
+  operationId: 'createAuthorizationLink',
   tags: ['Onboarding'],
   summary: 'Create an authorization link for a mini-program administrator',
   security: [{ apiKey: [] }],

@@ -25,6 +25,7 @@ const ConversationSchema = z
 const route = createRoute({
   method: 'get',
   path: '/v1/mini-programs/{appid}/conversations/{openid}',
+  operationId: 'getConversation',
   tags,
   summary: "A user's send window and last activity",
   security,

@@ -33,6 +33,7 @@ const param = (name: string) => ({ param: { name, in: 'query' as const } });
 const list = createRoute({
   method: 'get',
   path: '/v1/deliveries',
+  operationId: 'listDeliveries',
   tags: ['Deliveries'],
   summary: 'List deliveries, newest first',
   security,
@@ -53,6 +54,7 @@ const list = createRoute({
 const read = createRoute({
   method: 'get',
   path: '/v1/deliveries/{id}',
+  operationId: 'getDelivery',
   tags: ['Deliveries'],
   summary: 'Read a delivery and its attempts (oldest first)',
   security,
@@ -63,6 +65,7 @@ const read = createRoute({
 const retry = createRoute({
   method: 'post',
   path: '/v1/deliveries/{id}/retry',
+  operationId: 'retryDelivery',
   tags: ['Deliveries'],
   summary: 'Attempt a delivery once more, now, whatever its status',
   security,

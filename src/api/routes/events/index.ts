@@ -10,7 +10,7 @@ import { idParam, security, tenantContext } from '../webhook-endpoints/schemas.j
 export const EventSchema = z
   .object({
     id: z.string().openapi({ example: 'evt_01JD0000000000000000000000' }),
-    type: z.string(),
+    type: z.string().openapi({ enum: [...EVENT_TYPES] }),
     createdAt: z.string(),
     appid: z.string(),
     data: z.record(z.string(), z.unknown()),
@@ -31,6 +31,7 @@ const EventWithDeliveriesSchema = EventSchema.extend({
 const list = createRoute({
   method: 'get',
   path: '/v1/events',
+  operationId: 'listEvents',
   tags: ['Events'],
   summary: 'List events, newest first',
   security,
@@ -53,6 +54,7 @@ const list = createRoute({
 const read = createRoute({
   method: 'get',
   path: '/v1/events/{id}',
+  operationId: 'getEvent',
   tags: ['Events'],
   summary: 'Read an event and a summary of its deliveries',
   security,

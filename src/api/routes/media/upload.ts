@@ -25,6 +25,7 @@ const MediaSchema = z
 const route = createRoute({
   method: 'post',
   path: '/v1/mini-programs/{appid}/media',
+  operationId: 'uploadMedia',
   tags,
   summary: 'Upload an image (JPEG, PNG or GIF, at most 2 MiB) as temporary media',
   description:

@@ -43,6 +43,7 @@ export const ConversationMessageSchema = z
 const route = createRoute({
   method: 'get',
   path: '/v1/mini-programs/{appid}/messages',
+  operationId: 'listMessages',
   tags,
   summary: "A user's conversation: inbound and outbound messages, newest first",
   security,

@@ -20,6 +20,7 @@ export const SentMessageSchema = z
 const route = createRoute({
   method: 'post',
   path: '/v1/mini-programs/{appid}/messages',
+  operationId: 'sendMessage',
   tags,
   summary: 'Send a customer-service message (text, image, link or mini-program card)',
   description:

@@ -22,6 +22,7 @@ const security = [{ apiKey: [] }];
 const list = createRoute({
   method: 'get',
   path: '/v1/mini-programs',
+  operationId: 'listMiniPrograms',
   tags: ['Onboarding'],
   summary: "The tenant's mini-programs",
   security,
@@ -34,6 +35,7 @@ const list = createRoute({
 const read = createRoute({
   method: 'get',
   path: '/v1/mini-programs/{appid}',
+  operationId: 'getMiniProgram',
   tags: ['Onboarding'],
   summary: 'One mini-program',
   security,

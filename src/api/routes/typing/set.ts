@@ -17,6 +17,7 @@ const TypingSchema = z.object({ openid: fields.openid, typing: z.boolean() }).st
 const route = createRoute({
   method: 'post',
   path: '/v1/mini-programs/{appid}/typing',
+  operationId: 'setTyping',
   tags,
   summary: 'Show or cancel "typing…" to the user (Typing / CancelTyping)',
   description:

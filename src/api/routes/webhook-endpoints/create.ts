@@ -24,6 +24,7 @@ const CreateEndpointBody = z
 const create = createRoute({
   method: 'post',
   path: '/v1/webhook-endpoints',
+  operationId: 'createWebhookEndpoint',
   tags: ['Webhook endpoints'],
   summary: 'Create a webhook endpoint',
   description:

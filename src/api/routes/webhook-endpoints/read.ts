@@ -9,6 +9,7 @@ import { EndpointSchema, idParam, security, tenantContext } from './schemas.js';
 const list = createRoute({
   method: 'get',
   path: '/v1/webhook-endpoints',
+  operationId: 'listWebhookEndpoints',
   tags: ['Webhook endpoints'],
   summary: 'List webhook endpoints, newest first',
   security,
@@ -23,6 +24,7 @@ const list = createRoute({
 const read = createRoute({
   method: 'get',
   path: '/v1/webhook-endpoints/{id}',
+  operationId: 'getWebhookEndpoint',
   tags: ['Webhook endpoints'],
   summary: 'Read a webhook endpoint',
   security,

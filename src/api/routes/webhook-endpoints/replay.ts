@@ -26,6 +26,7 @@ const ReplayBody = z
 const replay = createRoute({
   method: 'post',
   path: '/v1/webhook-endpoints/{id}/replay',
+  operationId: 'replayWebhookEndpoint',
   tags: ['Webhook endpoints'],
   summary: 'Deliver past events to this endpoint again',
   description:

@@ -8,6 +8,7 @@ import { idParam, security, tenantContext } from './schemas.js';
 const rotate = createRoute({
   method: 'post',
   path: '/v1/webhook-endpoints/{id}/rotate-secret',
+  operationId: 'rotateWebhookEndpointSecret',
   tags: ['Webhook endpoints'],
   summary: 'Rotate the signing secret',
   description:

@@ -19,6 +19,7 @@ const UpdateEndpointBody = z
 const patch = createRoute({
   method: 'patch',
   path: '/v1/webhook-endpoints/{id}',
+  operationId: 'updateWebhookEndpoint',
   tags: ['Webhook endpoints'],
   summary: 'Change a webhook endpoint',
   description:
@@ -37,6 +38,7 @@ const patch = createRoute({
 const remove = createRoute({
   method: 'delete',
   path: '/v1/webhook-endpoints/{id}',
+  operationId: 'deleteWebhookEndpoint',
   tags: ['Webhook endpoints'],
   summary: 'Delete a webhook endpoint (and its deliveries)',
   security,

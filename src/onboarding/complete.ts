@@ -34,6 +34,11 @@ export interface CompleteInput {
   /** the link's tenant as the caller knows it (state JWT, or the PreAuthCode's link); null: none known */
   tenantId: string | null;
   linkId: string | null;
+  /**
+   * the link comes from the `authorized` push's PreAuthCode: WeChat's word, where a callback's state is only
+   * the browser's (see preferPushedLink)
+   */
+  fromPush?: boolean;
 }
 
 export interface CompleteResult {
@@ -198,6 +203,65 @@ async function finish(deps: Deps, hash: string, appid: string): Promise<Authoriz
 
 /** Both onboarding paths (and 全网发布's QUERY_AUTH_CODE) come through here; safe to repeat. */
 export async function completeAuthorization(deps: Deps, input: CompleteInput): Promise<CompleteResult> {
+  const result = await completeCode(deps, input);
+  if (!input.fromPush || input.tenantId === null || result.row.tenant_id === input.tenantId) return result;
+  return preferPushedLink(deps, codeHash(deps, input.code), input, result);
+}
+
+/**
+ * A callback can be presented with any valid state: whoever has a live code of another tenant's link (it
+ * travels in the administrator's redirect URL) and a state of their own could complete it first, for their
+ * tenant. The push names the pre-auth code the code came from, so when a callback bound this very code through
+ * another link, the push moves the mini-program to its link's tenant: the other tenant gets
+ * authorizer.unauthorized "reassigned", this one authorizer.authorized. A link made for another appid never
+ * binds (as in recordExchange), and a later authorization through another code stands.
+ */
+async function preferPushedLink(
+  deps: Deps,
+  hash: string,
+  input: CompleteInput,
+  result: CompleteResult,
+): Promise<CompleteResult> {
+  const { appid } = result;
+  const now = deps.clock.now();
+  const moved = await deps.db.transaction(async (q) => {
+    const [code] = await q<{ tenant_id: string | null; link_id: string | null; link_appid: string | null }>(
+      `SELECT c.tenant_id, c.link_id, l.appid AS link_appid FROM auth_codes c
+       LEFT JOIN authorization_links l ON l.id = $2 WHERE c.code_hash = $1 FOR UPDATE OF c`,
+      [hash, input.linkId],
+    );
+    if (!code || code.link_id === input.linkId) return null;
+    if (code.link_appid !== null && code.link_appid !== appid) return null;
+    const [before] = await q<{ tenant_id: string | null }>(
+      'SELECT tenant_id FROM authorizers WHERE appid = $1 FOR UPDATE',
+      [appid],
+    );
+    if (!before || before.tenant_id !== code.tenant_id || before.tenant_id === input.tenantId) return null;
+    await q('UPDATE authorizers SET tenant_id = $2, updated_at = $3 WHERE appid = $1', [
+      appid,
+      input.tenantId,
+      now,
+    ]);
+    await q('UPDATE auth_codes SET tenant_id = $2, link_id = $3 WHERE code_hash = $1', [
+      hash,
+      input.tenantId,
+      input.linkId,
+    ]);
+    const row = (await readAuthorizerRow(q, appid)) as AuthorizerRow;
+    let n = await emit(q, unauthorizedEvent(before.tenant_id, appid, 'reassigned'), now);
+    if (row.status === 'authorized') n += await emit(q, changeEvent(row, 'authorizer.authorized'), now);
+    return { row, n };
+  });
+  if (!moved) return result;
+  deps.log.warn(
+    { appid, tenantId: input.tenantId, linkId: input.linkId },
+    "authorization code completed through another link's callback first; the push's link decides",
+  );
+  if (moved.n) notifyDeliveries(deps);
+  return { appid, row: moved.row };
+}
+
+async function completeCode(deps: Deps, input: CompleteInput): Promise<CompleteResult> {
   const hash = codeHash(deps, input.code);
   if (await claim(deps, hash, input)) {
     const componentAppid = deps.config.wechat.componentAppid;
@@ -226,7 +290,7 @@ export async function completeAuthorization(deps: Deps, input: CompleteInput): P
       }
       return { appid, row: await finish(deps, hash, appid) };
     }
-    if (!code) return completeAuthorization(deps, input); // the claimer failed and freed it: try ourselves
+    if (!code) return completeCode(deps, input); // the claimer failed and freed it: try ourselves
     if (performance.now() >= waitUntil) {
       throw new AppError('wechat_unavailable', 'The authorization code is still being exchanged');
     }

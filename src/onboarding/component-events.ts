@@ -133,7 +133,7 @@ export async function processComponentEvent(deps: Deps, row: EventRow): Promise<
       return;
     }
     const link = await linkOfPreAuthCode(deps, row.payload.PreAuthCodeHash);
-    await completeAuthorization(deps, { code: deps.secrets.decrypt(sealed), ...link });
+    await completeAuthorization(deps, { code: deps.secrets.decrypt(sealed), ...link, fromPush: true });
     await settle(deps, row.id, null, true);
   } catch (err) {
     // past AuthorizationCodeExpiredTime no retry can exchange the code (WeChat would answer 61010)

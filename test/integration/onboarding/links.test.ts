@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildXml } from '../../../src/wechat/xml.js';
 import { createTenantWithKey } from '../../helpers/app.js';
 import { json } from '../../helpers/http.js';
 import { type OnboardingEnv, startOnboardingEnv } from './env.js';
@@ -211,6 +212,46 @@ describe('authorize callback', () => {
     const ok = await authorizeEventDropped(env, meant.appid, await openLanding(link.url));
     expect((await followRedirect(ok.redirectUrl as string)).status).toBe(200);
     expect((await held(meant.appid))?.tenant_id).toBe(tenant.tenantId);
+  });
+
+  it("the push's PreAuthCode decides when another link's callback completed the code first", async () => {
+    const rival = await createTenantWithKey(env.h, 'Thief');
+    const mp = await env.sim.control.createMiniProgram({});
+    const victim = await openLanding((await createLink(env, tenant.apiKey)).url);
+    const r = await authorizeEventDropped(env, mp.appid, victim); // WeChat's push is late
+    const code = new URL(r.redirectUrl as string).searchParams.get('auth_code') as string;
+    // someone holding the code presents it with a state of another tenant's link, before anyone else
+    const theirs = await openLanding((await createLink(env, rival.apiKey)).url);
+    const stolen = await followRedirect(
+      `${theirs.redirectUri}&auth_code=${encodeURIComponent(code)}&expires_in=600`,
+    );
+    expect(stolen.status).toBe(200);
+    const holder = async () => (await authorizerRows(env)).find((a) => a.appid === mp.appid)?.tenant_id;
+    expect(await holder()).toBe(rival.tenantId);
+
+    const now = Math.floor(env.clock.now().getTime() / 1000);
+    const pushed = await env.pushComponentEvent(
+      buildXml({
+        AppId: env.config.wechat.componentAppid,
+        CreateTime: now,
+        InfoType: 'authorized',
+        AuthorizerAppid: mp.appid,
+        AuthorizationCode: code,
+        AuthorizationCodeExpiredTime: now + 600,
+        PreAuthCode: victim.preAuthCode,
+      }),
+    );
+    expect(await pushed.text()).toBe('success');
+    expect(await holder()).toBe(tenant.tenantId);
+    const events = (await eventRows(env)).filter((e) => e.appid === mp.appid);
+    expect(events.map((e) => [e.tenant_id, e.type])).toEqual([
+      [rival.tenantId, 'authorizer.authorized'],
+      [rival.tenantId, 'authorizer.unauthorized'],
+      [tenant.tenantId, 'authorizer.authorized'],
+    ]);
+    expect(events[1]?.data).toEqual({ appid: mp.appid, reason: 'reassigned' });
+    // the victim's own redirect now reports it connected
+    expect((await followRedirect(r.redirectUrl as string)).status).toBe(200);
   });
 
   it("a code bound through another tenant's link is neither reported connected nor sent to this returnUrl", async () => {

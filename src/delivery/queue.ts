@@ -246,6 +246,19 @@ export async function renewLeases(q: Query, held: ReadonlyMap<string, string>, u
   await q(RENEW, [until, [...held.keys()], [...held.values()]]);
 }
 
+// At the shutdown deadline, the jobs whose request is still unanswered are given back: lease cleared (another
+// instance, or this one after its restart, takes them at once rather than 20 s later) and the attempt number
+// taken back, since the attempt is not recorded (it was cut by our own shutdown, not failed by the endpoint).
+const RELEASE = `UPDATE deliveries d SET lease_until = NULL, lease_token = NULL,
+  attempt_count = GREATEST(0, d.attempt_count - 1), updated_at = $3
+FROM unnest($1::text[], $2::text[]) AS u(id, token)
+WHERE d.id = u.id AND d.lease_token = u.token AND d.status = 'pending'`;
+
+export async function releaseLeases(q: Query, held: ReadonlyMap<string, string>, now: Date): Promise<void> {
+  if (held.size === 0) return;
+  await q(RELEASE, [[...held.keys()], [...held.values()], now]);
+}
+
 // Pending deliveries of a disabled endpoint are failed rather than left waiting: left pending they would sit in
 // front of every claim's index scan for as long as the endpoint stays off. A replay (onlyFailed) after
 // re-enabling sends them again. Rows leased right now are left to their worker; the claim fails them next time.

@@ -13,6 +13,7 @@ import {
   queueStats,
   type RecordedAttempt,
   recordAttempts,
+  releaseLeases,
   renewLeases,
 } from './queue.js';
 import { WebhookSender } from './sender.js';
@@ -86,6 +87,10 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   const inFlight = new Set<Promise<void>>();
   /** delivery id → claim token of every job this worker holds, for renewing their leases */
   const held = new Map<string, string>();
+  /** the same for the jobs whose request has no answer yet: what the shutdown deadline gives back */
+  const unanswered = new Map<string, string>();
+  /** the shutdown deadline passed: requests still running are given back, their outcomes not recorded */
+  let abandoned = false;
   const perEndpoint = new Map<string, number>();
   let stopped = true;
   let pumping: Promise<void> | undefined;
@@ -195,6 +200,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         body,
       );
       sent();
+      // cut by our own shutdown (its lease was given back): not the endpoint's failure, nothing to record
+      if (abandoned) return;
       metrics.deliveryLatency.observe(result.durationMs / 1000);
       const now = deps.clock.now();
       const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
@@ -290,11 +297,13 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   // the outcome waits for its group commit (the job still holds a slot of `concurrency` until it is written).
   const launch = (job: ClaimedJob, token: string): Promise<void> => {
     held.set(job.id, token);
+    unanswered.set(job.id, token);
     perEndpoint.set(job.endpoint_id, (perEndpoint.get(job.endpoint_id) ?? 0) + 1);
     let answered = false;
     const sent = (): void => {
       if (answered) return;
       answered = true;
+      unanswered.delete(job.id);
       const left = (perEndpoint.get(job.endpoint_id) ?? 1) - 1;
       if (left === 0) perEndpoint.delete(job.endpoint_id);
       else perEndpoint.set(job.endpoint_id, left);
@@ -451,8 +460,16 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
         }),
       ]);
       clearTimeout(timer);
-      // leases were renewed while the running jobs finished; those still running now lapse and are retried
       clearInterval(renew);
+      if (unanswered.size > 0) {
+        // past the deadline: the requests still waiting for an answer are given back for another attempt
+        abandoned = true;
+        const giveBack = new Map(unanswered);
+        deps.log.warn({ deliveries: giveBack.size }, 'shutdown deadline: giving back unanswered deliveries');
+        await releaseLeases(deps.db.query, giveBack, deps.clock.now()).catch((err: unknown) =>
+          deps.log.warn({ err }, 'giving back the leases failed; they lapse and are retried'),
+        );
+      }
       await sender.close().catch(() => {});
     },
   };

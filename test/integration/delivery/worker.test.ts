@@ -494,6 +494,32 @@ describe('delivery worker', () => {
     }
   });
 
+  it('at the shutdown deadline gives back the unanswered deliveries: no attempt recorded, no lease to wait out', async () => {
+    const t = await tenant();
+    await endpoint(t, '/cut');
+    receiver.reply('/cut', { hang: true });
+    const live = createDeliveryWorker(h.deps);
+    const eventId = await emit(t);
+    live.start();
+    await receiver.waitForCount(1, '/cut');
+    await live.stop(Date.now() + 100);
+    const [row] = await h.deps.db.query<{ status: string; attempt_count: number; lease_until: Date | null }>(
+      'SELECT status, attempt_count, lease_until FROM deliveries WHERE event_id = $1',
+      [eventId],
+    );
+    expect(row).toEqual({ status: 'pending', attempt_count: 0, lease_until: null });
+    const [attempts] = await h.deps.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = $1',
+      [eventId],
+    );
+    expect(attempts?.n).toBe(0);
+    // the next worker takes it at once, as attempt 1
+    receiver.reply('/cut', { status: 204 });
+    await worker.runOnce();
+    const [d] = await deliveriesOf(t, `eventId=${eventId}`);
+    expect([d?.status, d?.attemptCount, d?.attempts.length]).toEqual(['succeeded', 1, 1]);
+  });
+
   it('sends one endpoint at most DELIVERY_CONCURRENCY_PER_ENDPOINT requests at a time', async () => {
     const t = await tenant();
     await endpoint(t, '/one-at-a-time');

@@ -207,6 +207,28 @@ describe('who may send', () => {
     expect(await received(mp.appid)).toEqual([]);
   });
 
+  it('while the instance shuts down, sends, typing and uploads are 503 and WeChat is not called', async () => {
+    const mp = await onboard(env);
+    await userWrites(env, mp, mp.openid);
+    const before = (await env.sim.control.calls()).length;
+    env.h.deps.lifecycle.stopping = true;
+    try {
+      const routes: Array<[string, RequestInit & { json?: unknown }]> = [
+        [`/v1/mini-programs/${mp.appid}/messages`, { json: text(mp.openid) }],
+        [`/v1/mini-programs/${mp.appid}/typing`, { json: { openid: mp.openid, typing: true } }],
+        [`/v1/mini-programs/${mp.appid}/media`, { body: imageForm(samplePng()) }],
+      ];
+      for (const [path, init] of routes) {
+        const res = await env.h.request(path, { method: 'POST', token: mp.apiKey, ...init });
+        expect([path, res.status, (await json(res)).code]).toEqual([path, 503, 'service_unavailable']);
+      }
+    } finally {
+      env.h.deps.lifecycle.stopping = false;
+    }
+    expect((await env.sim.control.calls()).length).toBe(before);
+    expect(await received(mp.appid)).toEqual([]);
+  });
+
   it('every reply route is 401 without a valid API key', async () => {
     const mp = await onboard(env);
     const routes: Array<[string, string]> = [

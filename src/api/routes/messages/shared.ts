@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Deps, RequestContext } from '../../../deps.js';
+import { AppError } from '../../../errors.js';
 import {
   requestFingerprint,
   validateIdempotencyKey,
@@ -43,6 +44,11 @@ export async function respondOnce(
   fingerprintBody: unknown,
   run: () => Promise<{ status: number; body: unknown }>,
 ): Promise<Response> {
+  // A send may take WeChat's three attempts and a token refresh: one begun now could be cut by the shutdown
+  // deadline after WeChat delivered it, with its Idempotency-Key left in progress. Another instance takes it.
+  if (ctx.deps.lifecycle.stopping) {
+    throw new AppError('service_unavailable', 'This instance is shutting down; send again to reach another');
+  }
   const key = c.req.header('idempotency-key');
   const render = (status: number, body: unknown, replayed: boolean) => {
     const headers = new Headers();

@@ -303,8 +303,11 @@ describe('delivery worker', () => {
     expect(await json(replay({ since: t0.toISOString(), onlyFailed: false }))).toEqual({ enqueued: 1 });
     await worker.runOnce();
 
-    // a date alone is its 00:00 UTC
+    // a date alone is its 00:00 UTC; a time may stop at the minute
     expect(await json(replay({ since: '2000-01-01', until: '2000-01-02' }))).toEqual({ enqueued: 0 });
+    expect(await json(replay({ since: '2000-01-01T00:00Z', until: '2000-01-02T08:00+08:00' }))).toEqual({
+      enqueued: 0,
+    });
 
     for (const bad of [
       { since: 'yesterday' },

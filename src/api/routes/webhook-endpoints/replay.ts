@@ -6,11 +6,12 @@ import { jsonBody, jsonResponse, problems } from '../../validation.js';
 import { idParam, security, tenantContext } from './schemas.js';
 
 /**
- * ISO 8601: a date-time with Z or an offset, or a date alone (its 00:00 UTC). Year 0000 is valid ISO but no
- * PostgreSQL timestamp (there is no year 0 AD), so the years run from 0001.
+ * ISO 8601 (extended format): a date-time with Z or an offset, to the second (or finer) or to the minute, or a
+ * date alone (its 00:00 UTC). Year 0000 is valid ISO but no PostgreSQL timestamp (there is no year 0 AD), so
+ * the years run from 0001.
  */
 const instant = z
-  .union([z.iso.datetime({ offset: true }), z.iso.date()])
+  .union([z.iso.datetime({ offset: true }), z.iso.datetime({ offset: true, precision: -1 }), z.iso.date()])
   .refine((v) => new Date(v).getUTCFullYear() >= 1, 'must be in year 0001 or later')
   .openapi({ example: '2026-12-01T00:00:00Z' });
 

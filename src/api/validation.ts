@@ -110,6 +110,8 @@ export const WECHAT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Shared field rules of http-api.md §4. */
 export const fields = {
+  /** a point in time as every response writes it (ISO 8601, UTC) */
+  instant: z.string().openapi({ format: 'date-time', example: '2026-12-01T08:00:00.000Z' }),
   name: z.string().min(1).max(200),
   description: z.string().max(1000),
   url,

@@ -115,6 +115,8 @@ describe('HTTP skeleton', () => {
       expect.arrayContaining(['validation_failed', 'send_limit_reached', 'internal']),
     );
     expect(doc.components.schemas.Event.properties.type.enum).toContain('message.received');
+    expect(doc.components.schemas.Event.properties.createdAt.format).toBe('date-time');
+    expect(doc.components.schemas.Endpoint.properties.updatedAt.format).toBe('date-time');
   });
 
   it('is not ready while the database is unreachable', async () => {

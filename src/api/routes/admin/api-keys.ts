@@ -9,7 +9,7 @@ const ApiKeySchema = z
     id: z.string(),
     name: z.string().nullable(),
     key: z.string().openapi({ description: 'Shown only in this response', example: 'kr_…' }),
-    createdAt: z.string(),
+    createdAt: fields.instant,
   })
   .openapi('CreatedApiKey');
 

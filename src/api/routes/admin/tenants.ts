@@ -9,7 +9,7 @@ export const TenantSchema = z
   .object({
     id: z.string().openapi({ example: 'tnt_01JD0000000000000000000000' }),
     name: z.string(),
-    createdAt: z.string(),
+    createdAt: fields.instant,
   })
   .openapi('Tenant');
 

@@ -30,7 +30,7 @@ const LinkSchema = z
   .object({
     id: z.string().openapi({ example: 'aul_01JD0000000000000000000000' }),
     url: z.string().openapi({ example: 'https://kefu.example/connect/abc…' }),
-    expiresAt: z.string(),
+    expiresAt: fields.instant,
   })
   .openapi('AuthorizationLink');
 

@@ -12,13 +12,12 @@ const ConversationSchema = z
     window: z.object({
       open: z.boolean(),
       remaining: z.number().int().openapi({ description: 'messages still allowed (0 when closed)' }),
-      expiresAt: z
-        .string()
+      expiresAt: fields.instant
         .nullable()
         .openapi({ description: 'when the window closes (exclusive); null: never opened' }),
     }),
-    lastInboundAt: z.string().nullable(),
-    lastOutboundAt: z.string().nullable(),
+    lastInboundAt: fields.instant.nullable(),
+    lastOutboundAt: fields.instant.nullable(),
   })
   .openapi('Conversation');
 

@@ -3,7 +3,7 @@ import { getDelivery, listDeliveries, retryDelivery } from '../../../delivery/de
 import type { Deps } from '../../../deps.js';
 import { encodeCursor, listQuery, pageRequest, pageSchema } from '../../pagination.js';
 import type { ApiApp } from '../../types.js';
-import { jsonResponse, problems } from '../../validation.js';
+import { fields, jsonResponse, problems } from '../../validation.js';
 import { idParam, security, tenantContext } from '../webhook-endpoints/schemas.js';
 
 const STATUSES = ['pending', 'succeeded', 'failed'] as const;
@@ -15,14 +15,18 @@ export const DeliverySchema = z
     endpointId: z.string(),
     status: z.enum(STATUSES),
     attemptCount: z.number().int(),
-    nextAttemptAt: z.string().nullable().openapi({ description: 'null unless pending' }),
+    nextAttemptAt: fields.instant.nullable().openapi({ description: 'null unless pending' }),
     attempts: z.array(
       z.object({
-        at: z.string(),
+        at: fields.instant,
         statusCode: z.number().int().nullable(),
         durationMs: z.number().int(),
         error: z.string().nullable(),
-        responseBody: z.string().nullable().openapi({ description: 'the first 1 KiB of the response' }),
+        responseBody: z
+          .string()
+          .max(1024)
+          .nullable()
+          .openapi({ description: 'the first 1 KiB of the response (whole UTF-8 characters)' }),
       }),
     ),
   })

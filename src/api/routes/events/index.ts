@@ -11,7 +11,7 @@ export const EventSchema = z
   .object({
     id: z.string().openapi({ example: 'evt_01JD0000000000000000000000' }),
     type: z.string().openapi({ enum: [...EVENT_TYPES] }),
-    createdAt: z.string(),
+    createdAt: fields.instant,
     appid: z.string(),
     data: z.record(z.string(), z.unknown()),
   })

@@ -3,7 +3,7 @@ import type { Deps } from '../../../deps.js';
 import { AppError } from '../../../errors.js';
 import { uploadImage } from '../../../messaging/media.js';
 import type { ApiApp } from '../../types.js';
-import { jsonResponse, wechatCallProblems } from '../../validation.js';
+import { fields, jsonResponse, wechatCallProblems } from '../../validation.js';
 import {
   AppidParam,
   IdempotencyHeader,
@@ -17,8 +17,10 @@ const MediaSchema = z
   .object({
     mediaId: z.string(),
     type: z.literal('image'),
-    createdAt: z.string(),
-    expiresAt: z.string().openapi({ description: 'createdAt + 3 days: WeChat forgets temporary media then' }),
+    createdAt: fields.instant,
+    expiresAt: fields.instant.openapi({
+      description: 'createdAt + 3 days: WeChat forgets temporary media then',
+    }),
   })
   .openapi('Media');
 

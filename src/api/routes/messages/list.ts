@@ -28,7 +28,7 @@ export const ConversationMessageSchema = z
     status: z.enum(['sent', 'failed', 'unknown']).optional().openapi({
       description: 'outbound: unknown = WeChat timed out after the request left (it may have been delivered)',
     }),
-    sentAt: z.string().nullable().optional(),
+    sentAt: fields.instant.nullable().optional(),
     wechatErrcode: z.number().int().optional(),
     wechatErrmsg: z.string().optional(),
     text: z.object({ content: z.string() }).optional(),

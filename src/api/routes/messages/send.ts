@@ -3,7 +3,7 @@ import type { Deps } from '../../../deps.js';
 import { SendMessageSchema } from '../../../messaging/message-body.js';
 import { sendMessage } from '../../../messaging/send.js';
 import type { ApiApp } from '../../types.js';
-import { jsonBody, jsonResponse, wechatCallProblems } from '../../validation.js';
+import { fields, jsonBody, jsonResponse, wechatCallProblems } from '../../validation.js';
 import { AppidParam, IdempotencyHeader, respondOnce, security, tags, tenantContext } from './shared.js';
 
 export const SentMessageSchema = z
@@ -13,7 +13,7 @@ export const SentMessageSchema = z
     openid: z.string(),
     type: z.enum(['text', 'image', 'link', 'miniprogrampage']),
     status: z.literal('sent'),
-    sentAt: z.string(),
+    sentAt: fields.instant,
   })
   .openapi('SentMessage');
 

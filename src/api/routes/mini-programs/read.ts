@@ -12,8 +12,8 @@ export const MiniProgramSchema = z
     status: z.enum(['authorized', 'unauthorized', 'reauthorization_required']),
     permissions: z.array(z.number().int()).openapi({ example: [17, 18, 19] }),
     customerService: z.boolean().openapi({ description: 'permission set 19 (小程序客服管理) is granted' }),
-    authorizedAt: z.string().nullable(),
-    updatedAt: z.string(),
+    authorizedAt: fields.instant.nullable(),
+    updatedAt: fields.instant,
   })
   .openapi('MiniProgram');
 

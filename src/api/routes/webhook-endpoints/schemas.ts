@@ -37,8 +37,8 @@ export const EndpointSchema = z
     appids: z.array(z.string()).nullable(),
     enabled: z.boolean(),
     disabledReason: z.string().nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: fields.instant,
+    updatedAt: fields.instant,
   })
   .openapi('Endpoint');
 

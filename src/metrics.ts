@@ -46,6 +46,11 @@ export function createMetrics() {
       help: 'Age of the oldest due pending delivery',
       registers: [registry],
     }),
+    clockSkew: new Gauge({
+      name: 'kefu_clock_skew_seconds',
+      help: "This process's clock minus the database's (leases and schedules use the process clock)",
+      registers: [registry],
+    }),
     endpointDisables: new Counter({
       name: 'kefu_endpoint_disables_total',
       help: 'Endpoints disabled after failing for ENDPOINT_DISABLE_AFTER',

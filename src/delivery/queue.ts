@@ -284,11 +284,14 @@ export async function disableFailingEndpoint(
   return true;
 }
 
-const STATS = `SELECT count(*)::int AS depth, min(next_attempt_at) AS oldest
+const STATS = `SELECT count(*)::int AS depth, min(next_attempt_at) AS oldest, now() AS db_now
 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1`;
 
-/** Due pending deliveries and the oldest due time (the partial due index answers it). */
-export async function queueStats(q: Query, now: Date): Promise<{ depth: number; oldestDueAt: Date | null }> {
-  const [row] = await q<{ depth: number; oldest: Date | null }>(STATS, [now]);
-  return { depth: row?.depth ?? 0, oldestDueAt: row?.oldest ?? null };
+/** Due pending deliveries, the oldest due time (the partial due index answers it), and the database's clock. */
+export async function queueStats(
+  q: Query,
+  now: Date,
+): Promise<{ depth: number; oldestDueAt: Date | null; dbNow: Date | null }> {
+  const [row] = await q<{ depth: number; oldest: Date | null; db_now: Date | null }>(STATS, [now]);
+  return { depth: row?.depth ?? 0, oldestDueAt: row?.oldest ?? null, dbNow: row?.db_now ?? null };
 }

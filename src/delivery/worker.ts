@@ -475,18 +475,46 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   };
 }
 
-/** Keeps the queue gauges current with one cheap query every few seconds. */
+/** Leases, schedules and windows use each process's clock: past this much against the database, say so. */
+const CLOCK_SKEW_WARN_MS = 2_000;
+
+/**
+ * Keeps the queue gauges current with one cheap query every few seconds, and the clock-skew gauge with the
+ * database's now() it reads along (this process's clock, at the middle of the round trip, minus the database's).
+ * A skew past 2 s is logged when it appears and when it is gone: instances whose clocks disagree by more than a
+ * lease's margin take each other's jobs early (run NTP).
+ */
 export function createQueueStatsJob(deps: Deps, intervalMs = 5_000): BackgroundJob {
+  let skewed = false;
   return intervalJob(
     'delivery-queue-stats',
     intervalMs,
     async () => {
       const now = deps.clock.now();
+      const started = performance.now();
       const stats = await queueStats(deps.db.query, now);
       deps.metrics.queueDepth.set(stats.depth);
       deps.metrics.queueOldestDueAge.set(
         stats.oldestDueAt ? Math.max(0, (now.getTime() - stats.oldestDueAt.getTime()) / 1000) : 0,
       );
+      if (stats.dbNow) {
+        const skewMs = now.getTime() + (performance.now() - started) / 2 - stats.dbNow.getTime();
+        deps.metrics.clockSkew.set(skewMs / 1000);
+        const beyond = Math.abs(skewMs) > CLOCK_SKEW_WARN_MS;
+        if (beyond !== skewed) {
+          skewed = beyond;
+          if (beyond)
+            deps.log.warn(
+              { skewMs: Math.round(skewMs) },
+              "this process's clock disagrees with the database's: leases and schedules may misfire; sync the clocks (NTP)",
+            );
+          else
+            deps.log.info(
+              { skewMs: Math.round(skewMs) },
+              "this process's clock agrees with the database's again",
+            );
+        }
+      }
       return stats;
     },
     (err) => deps.log.warn({ err }, 'queue stats query failed; the gauges keep their last values'),

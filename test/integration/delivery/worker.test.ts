@@ -823,6 +823,28 @@ describe('delivery worker', () => {
     ).toMatch(/ ([2-9]|\d\d+)(\.\d+)?$/m);
     await worker.runOnce();
   });
+
+  it("reports this process's clock against the database's, and warns past 2 s", async () => {
+    const skew = async (deps: TestHarness['deps']) => {
+      await createQueueStatsJob(deps).runOnce();
+      const text = await deps.metrics.registry.getSingleMetricAsString('kefu_clock_skew_seconds');
+      return Number(/ (-?[\d.e+-]+)$/m.exec(text)?.[1]);
+    };
+    const ahead = await createHarness({ clock: new ManualClock(Date.now() + 30_000), logLevel: 'info' });
+    try {
+      expect(Math.abs((await skew(ahead.deps)) - 30)).toBeLessThan(2);
+      expect(ahead.logs.text).toContain("this process's clock disagrees with the database's");
+    } finally {
+      await ahead.close();
+    }
+    const inSync = await createHarness({ logLevel: 'info' });
+    try {
+      expect(Math.abs(await skew(inSync.deps))).toBeLessThan(2);
+      expect(inSync.logs.text).not.toContain('disagrees');
+    } finally {
+      await inSync.close();
+    }
+  });
 });
 
 describe('events and deliveries API', () => {

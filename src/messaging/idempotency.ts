@@ -143,12 +143,6 @@ async function release(q: Query, tenantId: string, key: string, lockedUntil: Dat
 }
 
 /**
- * Whether a failure is the request's answer (kept and replayed) or our own trouble, after which the same key
- * may simply be tried again: bugs and database outages, and WeChat busy or unreachable before anything was
- * sent. A timeout after the send left is kept: WeChat may have delivered the message, and a blind retry
- * under the same key must not send it twice.
- */
-/**
  * WeChat took the message but kefu-relay could not record it (the database failed after the send). The key is
  * neither completed nor released: a repeat answers 409 in progress until its lease runs out, instead of
  * sending the message a second time.
@@ -164,6 +158,12 @@ export class SentNotRecordedError extends AppError {
   }
 }
 
+/**
+ * Whether a failure is the request's answer (kept and replayed) or our own trouble, after which the same key
+ * may simply be tried again: bugs and database outages, and WeChat busy or unreachable before anything was
+ * sent. A timeout after the send left is kept: WeChat may have delivered the message, and a blind retry
+ * under the same key must not send it twice.
+ */
 function isFinal(err: unknown): err is AppError {
   if (!(err instanceof AppError)) return false;
   if (err.code === 'internal' || err.code === 'service_unavailable') return false;

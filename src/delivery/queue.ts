@@ -236,24 +236,27 @@ export async function recordAttempt(q: Query, o: AttemptOutcome): Promise<Record
   return r ?? { applied: false, failingSince: null };
 }
 
-const RENEW = `UPDATE deliveries d SET lease_until = $1
-FROM unnest($2::text[], $3::text[]) AS h(id, token)
+/** An UPDATE of the jobs a worker still holds ($1 ids, $2 their claim tokens), setting `set`. */
+const heldUpdate = (set: string) => `UPDATE deliveries d SET ${set}
+FROM unnest($1::text[], $2::text[]) AS h(id, token)
 WHERE d.id = h.id AND d.lease_token = h.token AND d.status = 'pending'`;
 
-/** Extends the leases of jobs still held (matching their claim's token) to `until`. */
-export async function renewLeases(q: Query, held: ReadonlyMap<string, string>, until: Date): Promise<void> {
-  if (held.size === 0) return;
-  await q(RENEW, [until, [...held.keys()], [...held.values()]]);
-}
+const RENEW = heldUpdate('lease_until = $3');
 
 // At the shutdown deadline, the jobs whose request is still unanswered are given back: lease cleared (another
 // instance, or this one after its restart, takes them at once rather than 20 s later) and the attempt number
 // taken back, since the attempt is not recorded (it was cut by our own shutdown, not failed by the endpoint).
-const RELEASE = `UPDATE deliveries d SET lease_until = NULL, lease_token = NULL,
-  attempt_count = GREATEST(0, d.attempt_count - 1), updated_at = $3
-FROM unnest($1::text[], $2::text[]) AS u(id, token)
-WHERE d.id = u.id AND d.lease_token = u.token AND d.status = 'pending'`;
+const RELEASE = heldUpdate(
+  'lease_until = NULL, lease_token = NULL, attempt_count = GREATEST(0, d.attempt_count - 1), updated_at = $3',
+);
 
+/** Extends the leases of jobs still held (matching their claim's token) to `until`. */
+export async function renewLeases(q: Query, held: ReadonlyMap<string, string>, until: Date): Promise<void> {
+  if (held.size === 0) return;
+  await q(RENEW, [[...held.keys()], [...held.values()], until]);
+}
+
+/** Gives back the leases of jobs still held (see RELEASE). */
 export async function releaseLeases(q: Query, held: ReadonlyMap<string, string>, now: Date): Promise<void> {
   if (held.size === 0) return;
   await q(RELEASE, [[...held.keys()], [...held.values()], now]);

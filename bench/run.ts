@@ -38,12 +38,16 @@ const MB = 1024 * 1024;
 const settings = loadSettings();
 const logDir = mkdtempSync('/tmp/kefu-bench-');
 let database: BenchDatabase | undefined;
+/** (c0)'s own database, so the same pushes are new to it too */
+let aloneDatabase: BenchDatabase | undefined;
 let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await Promise.all(liveChildren().map((c) => c.stop(5_000)));
-    await database?.drop().catch((err) => console.error(`could not drop ${database?.name}: ${err}`));
+    for (const d of [database, aloneDatabase]) {
+      await d?.drop().catch((err) => console.error(`could not drop ${d?.name}: ${err}`));
+    }
   })();
   return cleaning;
 }
@@ -160,23 +164,46 @@ async function main(): Promise<number> {
   let ingestRate: number | null = null;
   const reference = await startReference(b);
   if (hasIngest) {
+    // (c0): ingest with the workers off (RUN_WORKERS=false), its outbox rows written but not delivered, on a
+    // database of its own: what ingest costs when it does not share the machine with its deliveries.
+    aloneDatabase = await createBenchDatabase(s.databaseUrl);
+    const k0 = await startKefu(
+      'kefu-alone',
+      { ...b.kefu, databaseUrl: aloneDatabase.url },
+      { RUN_WORKERS: 'false' },
+    );
+    const tenant0 = await createTenant(k0.url, b.kefu.adminToken);
+    await bindMiniProgram(aloneDatabase.db, tenant0.tenantId, b.kefu.masterKey);
+    if (endpointId) await createEndpoint(k0.url, tenant0.apiKey, `${receiver.url}/webhook`);
     say(
-      `(b) reference vs (c) kefu-relay ingest: ${s.connections} connections, ${s.ingestSeconds} s each ` +
-        `in ${s.rounds} alternating slices`,
+      `(b) reference vs (c) kefu-relay ingest vs (c0) the same, workers off: ${s.connections} connections, ` +
+        `${s.ingestSeconds} s each in ${s.rounds} alternating slices`,
     );
     busy('(b)/(c)');
-    const r = await runSideBySide(b, reference.url, k1, warm, main);
-    loads.reference = r.reference;
-    loads.ingest = r.ingest;
+    const r = await runSideBySide(
+      b,
+      [
+        { name: 'reference', url: reference.url },
+        { name: 'ingest', url: k1.url },
+        { name: 'ingestAlone', url: k0.url },
+      ],
+      warm,
+      main,
+    );
+    await k0.child.stop();
+    await aloneDatabase.drop();
+    aloneDatabase = undefined;
+    Object.assign(loads, r.loads);
     out.sideBySideRounds = r.rounds;
-    ingestRate = r.ingest.rate;
-    say(describeLoad('(b) reference', r.reference));
-    say(describeLoad('(c) kefu-relay ingest', r.ingest));
+    ingestRate = r.loads.ingest?.rate ?? null;
+    say(describeLoad('(b) reference', loads.reference as LoadResult));
+    say(describeLoad('(c) kefu-relay ingest', loads.ingest as LoadResult));
+    say(describeLoad('(c0) ingest, workers off', loads.ingestAlone as LoadResult));
     say(
-      `    per slice (b, c): ${r.rounds.map((x) => `${Math.round(x.reference)}/${Math.round(x.ingest)}`).join('  ')}`,
+      `    per slice (b, c, c0): ${r.rounds.map((x) => [x.reference, x.ingest, x.ingestAlone].map((v) => Math.round(v ?? 0)).join('/')).join('  ')}`,
     );
     if (endpointId) {
-      const d = await awaitIngestDeliveries(b, TAG.ingest, r.ingest.ok);
+      const d = await awaitIngestDeliveries(b, TAG.ingest, loads.ingest?.ok ?? 0);
       out.ingestDelivery = d;
       say(
         `    ${d.delivered} webhooks arrived; the last ${d.catchUpSeconds.toFixed(1)} s after the load stopped`,
@@ -262,6 +289,7 @@ async function main(): Promise<number> {
         backlogDelivered: d.backlogDelivered,
         backlogLeft: d.backlogLeft,
         ingestPctOfSolo: (100 * d.ingest.rate) / ingestRate,
+        ingestPctOfAlone: loads.ingestAlone ? (100 * d.ingest.rate) / loads.ingestAlone.rate : null,
       };
       say(describeLoad('ingest during drain', d.ingest));
       say(`    deliveries ${Math.round(d.deliveriesPerSecond)}/s; backlog left ${d.backlogLeft}`);
@@ -291,7 +319,9 @@ async function main(): Promise<number> {
   const e2e = out.endToEnd as
     | { latencyMs: { p50: number; p99: number }; delivered: number; sent: number }
     | undefined;
-  const dwi = out.drainWithIngest as { deliveriesPerSecond: number; ingestPctOfSolo: number } | undefined;
+  const dwi = out.drainWithIngest as
+    | { deliveriesPerSecond: number; ingestPctOfSolo: number; ingestPctOfAlone: number | null }
+    | undefined;
   const drainOut = out.drain as { deliveriesPerSecond: number } | undefined;
   const wc = out.windowCheck as { accepted: number } | undefined;
   const rate = (r?: LoadResult) => (r ? r.rate : null);
@@ -306,12 +336,20 @@ async function main(): Promise<number> {
       undefined,
       loads.ingest ? `p99 ${loads.ingest.latencyMs.p99.toFixed(1)} ms` : undefined,
     ),
+    figure(
+      '(c0) ingest, workers off',
+      rate(loads.ingestAlone),
+      'req/s',
+      undefined,
+      loads.ingestAlone ? `p99 ${loads.ingestAlone.latencyMs.p99.toFixed(1)} ms` : undefined,
+    ),
     figure('(c)/(a)', ratio(loads.ingest, loads.hello), '×'),
     figure('(c)/(b)', ratio(loads.ingest, loads.reference), '×', {
       op: '>=',
       bound: 1.0,
       valid: clean(loads.ingest),
     }),
+    figure('(c0)/(b)', ratio(loads.ingestAlone, loads.reference), '×'),
     figure(
       'ack p99 @ 1,000 pushes/s',
       loads.ack ? loads.ack.latencyMs.p99 : null,
@@ -338,6 +376,7 @@ async function main(): Promise<number> {
       op: '>=',
       bound: 80,
     }),
+    figure('(e) ingest during drain, % of (c0)', dwi ? dwi.ingestPctOfAlone : null, '%'),
     figure('reply API sends', rate(loads.replies), 'sends/s', {
       op: '>=',
       bound: 1500,

@@ -5,29 +5,27 @@ import { closedLoop, type LoadResult, mergeLoads, openLoop } from '../load.js';
 import type { PushBatch } from '../pushes.js';
 
 export interface SideBySide {
-  reference: LoadResult;
-  ingest: LoadResult;
-  rounds: { reference: number; ingest: number }[];
+  /** each server's slices merged, by the name it was given */
+  loads: Record<string, LoadResult>;
+  /** each slice's rate, by server name */
+  rounds: Record<string, number>[];
 }
 
 /**
- * (b) and (c) on the same pushes, in alternating slices (ABBA…), so that whatever else the machine does
- * weighs on both alike; each server stores into its own tables, so the same pushes are new to both.
+ * (b), (c) and (c0) on the same pushes, in alternating slices (ABC, CBA, …), so that whatever else the machine
+ * does weighs on all alike; each server stores into a database or tables of its own, so the same pushes are
+ * new to each.
  */
 export async function runSideBySide(
   b: Bench,
-  reference: string,
-  k: KefuInstance,
+  targets: { name: string; url: string }[],
   warmup: PushBatch,
   batch: PushBatch,
 ): Promise<SideBySide> {
   const c = b.settings.connections;
   const rounds = b.settings.rounds;
   const slice = b.settings.ingestSeconds / rounds;
-  const servers = [
-    { url: reference, cursor: batch.cursor(), runs: [] as LoadResult[] },
-    { url: k.url, cursor: batch.cursor(), runs: [] as LoadResult[] },
-  ];
+  const servers = targets.map((t) => ({ ...t, cursor: batch.cursor(), runs: [] as LoadResult[] }));
   for (const s of servers) {
     await closedLoop(s.url, {
       connections: c,
@@ -41,11 +39,11 @@ export async function runSideBySide(
       s.runs.push(await closedLoop(s.url, { connections: c, seconds: slice, next: s.cursor.next }));
     }
   }
-  const [ref, kefu] = servers as [(typeof servers)[0], (typeof servers)[0]];
   return {
-    reference: mergeLoads(ref.runs),
-    ingest: mergeLoads(kefu.runs),
-    rounds: ref.runs.map((x, i) => ({ reference: x.rate, ingest: kefu.runs[i]?.rate ?? 0 })),
+    loads: Object.fromEntries(servers.map((s) => [s.name, mergeLoads(s.runs)])),
+    rounds: Array.from({ length: rounds }, (_, i) =>
+      Object.fromEntries(servers.map((s) => [s.name, s.runs[i]?.rate ?? 0])),
+    ),
   };
 }
 

@@ -98,6 +98,15 @@ export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({
   content: { 'application/json': { schema } },
 });
 
+/**
+ * The body of a POST that takes none (retry, rotate-secret): nothing, or `{}`. Bodies are typed strictly
+ * (http-api.md §4), so a field there is a 422 too, instead of being ignored in silence.
+ */
+export const noBody = () => ({
+  ...jsonBody(z.object({}).strict().openapi({ description: 'Nothing, or an empty object' })),
+  required: false,
+});
+
 export const jsonResponse = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
   description,
   content: { 'application/json': { schema } },

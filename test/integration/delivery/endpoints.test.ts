@@ -210,9 +210,23 @@ describe('webhook endpoints API', () => {
 
   it('rotates the secret and deletes', async () => {
     const ep = await json(create({ url: 'https://example.com/rot' }));
+    // no body, or an empty one; a field is refused (bodies are typed strictly), and nothing rotates
+    const withField = await h.request(`/v1/webhook-endpoints/${ep.id}/rotate-secret`, {
+      method: 'POST',
+      token: key,
+      json: { overlapHours: 1 },
+    });
+    expect(withField.status).toBe(422);
+    expect((await json(withField)).errors).toEqual([expect.objectContaining({ path: 'overlapHours' })]);
+    const [row] = await h.deps.db.query<{ secret_enc: string }>(
+      'select secret_enc from webhook_endpoints where id = $1',
+      [ep.id],
+    );
+    expect(h.deps.secrets.decrypt(row!.secret_enc)).toBe(ep.secret);
     const rot = await h.request(`/v1/webhook-endpoints/${ep.id}/rotate-secret`, {
       method: 'POST',
       token: key,
+      json: {},
     });
     expect(rot.status).toBe(200);
     const { secret } = await json(rot);

@@ -233,6 +233,15 @@ describe('delivery worker', () => {
     }
     const failed = await onlyDelivery(t, eventId);
     expect(failed.status).toBe('failed');
+    // the route takes no body: a field in one is refused like any unknown field, and nothing is retried
+    const withField = await h.request(`/v1/deliveries/${failed.id}/retry`, {
+      method: 'POST',
+      token: t.apiKey,
+      json: { now: true },
+    });
+    expect(withField.status).toBe(422);
+    expect((await json(withField)).errors).toEqual([expect.objectContaining({ path: 'now' })]);
+    expect(await onlyDelivery(t, eventId)).toMatchObject({ status: 'failed', attemptCount: 4 });
     const res = await h.request(`/v1/deliveries/${failed.id}/retry`, { method: 'POST', token: t.apiKey });
     expect(res.status).toBe(202);
     expect(await json(res)).toMatchObject({
@@ -868,6 +877,15 @@ describe('events and deliveries API', () => {
     const p2 = await json(h.request(`/v1/events?limit=2&cursor=${p1.nextCursor}`, { token: t.apiKey }));
     expect([...p1.data, ...p2.data].map((e: { id: string }) => e.id)).toEqual([...ids].reverse());
     expect(p2.nextCursor).toBeNull();
+    // an events cursor is no cursor of another list, nor another list's of this one
+    const deliveries = await h.request(`/v1/deliveries?cursor=${p1.nextCursor}`, { token: t.apiKey });
+    expect(deliveries.status).toBe(422);
+    expect((await json(deliveries)).errors).toEqual([
+      expect.objectContaining({ path: 'cursor', message: 'is not a cursor this list issued' }),
+    ]);
+    expect(
+      (await h.request(`/v1/webhook-endpoints?cursor=${p1.nextCursor}`, { token: t.apiKey })).status,
+    ).toBe(422);
     expect((await h.request('/v1/events?type=message.sent', { token: t.apiKey })).status).toBe(422);
     expect((await h.request('/v1/events?appid=bad%20id', { token: t.apiKey })).status).toBe(422);
     expect((await h.request('/v1/events/evt_nope', { token: t.apiKey })).status).toBe(404);

@@ -98,6 +98,8 @@ describe('GET /v1/mini-programs/:appid/messages?openid=', () => {
       `openid=${mp.openid}&limit=0`,
       `openid=${mp.openid}&limit=101`,
       `openid=${mp.openid}&cursor=nope`,
+      // well formed, but an events list's cursor
+      `openid=${mp.openid}&cursor=${Buffer.from('c1:evt_01M8SFM852CAB1B8B525217AC3').toString('base64url')}`,
     ]) {
       const res = await list(mp, query);
       expect([query, res.status, (await json(res)).code]).toEqual([query, 422, 'validation_failed']);

@@ -33,7 +33,7 @@ const list = createRoute({
   tags: ['Admin'],
   summary: 'List tenants, newest first',
   security,
-  request: { query: listQuery },
+  request: { query: listQuery('tnt') },
   responses: {
     200: jsonResponse(pageSchema(TenantSchema), 'A page of tenants'),
     401: problems[401],

@@ -3,7 +3,7 @@ import { getDelivery, listDeliveries, retryDelivery } from '../../../delivery/de
 import type { Deps } from '../../../deps.js';
 import { encodeCursor, listQuery, pageRequest, pageSchema } from '../../pagination.js';
 import type { ApiApp } from '../../types.js';
-import { fields, jsonResponse, problems } from '../../validation.js';
+import { fields, jsonResponse, noBody, problems } from '../../validation.js';
 import { idParam, security, tenantContext } from '../webhook-endpoints/schemas.js';
 
 const STATUSES = ['pending', 'succeeded', 'failed'] as const;
@@ -42,7 +42,7 @@ const list = createRoute({
   summary: 'List deliveries, newest first',
   security,
   request: {
-    query: listQuery.extend({
+    query: listQuery('dlv').extend({
       eventId: z.string().max(64).optional().openapi(param('eventId')),
       endpointId: z.string().max(64).optional().openapi(param('endpointId')),
       status: z.enum(STATUSES).optional().openapi(param('status')),
@@ -73,11 +73,12 @@ const retry = createRoute({
   tags: ['Deliveries'],
   summary: 'Attempt a delivery once more, now, whatever its status',
   security,
-  request: { params: idParam },
+  request: { params: idParam, body: noBody() },
   responses: {
     202: jsonResponse(DeliverySchema, 'The delivery, pending and due now'),
     401: problems[401],
     404: problems[404],
+    422: problems[422],
   },
 });
 

@@ -36,7 +36,7 @@ const list = createRoute({
   summary: 'List events, newest first',
   security,
   request: {
-    query: listQuery.extend({
+    query: listQuery('evt').extend({
       appid: fields.appid.optional().openapi({ param: { name: 'appid', in: 'query' } }),
       type: z
         .enum(EVENT_TYPES as [EventType, ...EventType[]])

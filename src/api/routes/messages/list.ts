@@ -47,7 +47,7 @@ const route = createRoute({
   tags,
   summary: "A user's conversation: inbound and outbound messages, newest first",
   security,
-  request: { params: AppidParam, query: listQuery.extend({ openid: fields.openid }) },
+  request: { params: AppidParam, query: listQuery('psh', 'msg').extend({ openid: fields.openid }) },
   responses: {
     200: jsonResponse(pageSchema(ConversationMessageSchema), 'A page of messages'),
     401: problems[401],

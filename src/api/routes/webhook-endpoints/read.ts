@@ -13,7 +13,7 @@ const list = createRoute({
   tags: ['Webhook endpoints'],
   summary: 'List webhook endpoints, newest first',
   security,
-  request: { query: listQuery },
+  request: { query: listQuery('wep') },
   responses: {
     200: jsonResponse(pageSchema(EndpointSchema), 'A page of endpoints'),
     401: problems[401],

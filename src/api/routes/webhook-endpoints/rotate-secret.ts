@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { rotateEndpointSecret } from '../../../delivery/endpoints.js';
 import type { Deps } from '../../../deps.js';
 import type { ApiApp } from '../../types.js';
-import { jsonResponse, problems } from '../../validation.js';
+import { jsonResponse, noBody, problems } from '../../validation.js';
 import { idParam, security, tenantContext } from './schemas.js';
 
 const rotate = createRoute({
@@ -14,11 +14,12 @@ const rotate = createRoute({
   description:
     'Returns the new secret. For 24 h every webhook carries two signatures (new and old), so receivers can switch over without losing a delivery.',
   security,
-  request: { params: idParam },
+  request: { params: idParam, body: noBody() },
   responses: {
     200: jsonResponse(z.object({ secret: z.string() }).openapi('RotatedSecret'), 'The new secret'),
     401: problems[401],
     404: problems[404],
+    422: problems[422],
   },
 });
 

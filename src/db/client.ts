@@ -3,6 +3,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import { lockDataDir } from './data-dir-lock.js';
 import * as schema from './schema/index.js';
 
 export type Schema = typeof schema;
@@ -88,12 +89,19 @@ function openPostgres(url: string, max: number): Database {
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  // Loaded only when used: the embedded engine costs ~35 MB of memory that a PostgreSQL deployment never needs.
-  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('drizzle-orm/pglite'),
-  ]);
-  const pg = await PGlite.create({ dataDir, parsers: { [INT8]: (v: string) => Number(v) } });
+  // one process per directory (data-dir-lock.ts): a second one's writes would be lost
+  const unlock = dataDir ? lockDataDir(dataDir) : () => {};
+  let pg: PGlite;
+  let drizzlePglite: typeof import('drizzle-orm/pglite').drizzle;
+  try {
+    // Loaded only when used: the embedded engine costs ~35 MB of memory that a PostgreSQL deployment never needs.
+    const [pglite, orm] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
+    drizzlePglite = orm.drizzle;
+    pg = await pglite.PGlite.create({ dataDir, parsers: { [INT8]: (v: string) => Number(v) } });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const orm = drizzlePglite(pg, { schema }) as unknown as Orm;
   const toQuery =
     (tx: Pick<PGlite, 'query'>): Query =>
@@ -113,7 +121,11 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     close: async () => {
       if (closed) return;
       closed = true;
-      await pg.close();
+      try {
+        await pg.close();
+      } finally {
+        unlock();
+      }
     },
   };
 }

@@ -146,6 +146,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: int(10000, 0, 600_000),
   // Additions beyond the contract's table, documented in the README.
+  SHUTDOWN_DRAIN_MS: int(0, 0, 600_000),
   RUN_API: bool(true),
   RUN_WORKERS: bool(true),
   DB_POOL_MAX: int(10, 1, 200),
@@ -186,6 +187,8 @@ export interface Config {
   sendWindow: { enterSession: WindowSpec; userMessage: WindowSpec; enforce: boolean };
   logLevel: string;
   shutdownTimeoutMs: number;
+  /** after the signal, how long the listener still serves while /readyz says 503 (load balancers move away) */
+  shutdownDrainMs: number;
   runApi: boolean;
   runWorkers: boolean;
   dbPoolMax: number;
@@ -252,6 +255,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     runApi: e.RUN_API,
     runWorkers: e.RUN_WORKERS,
     dbPoolMax: e.DB_POOL_MAX,

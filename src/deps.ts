@@ -24,8 +24,11 @@ export interface Deps {
   crypto: WeChatCrypto;
   /** how many migrations this build ships, for /readyz */
   expectedMigrations: number;
-  /** set once shutdown began: /readyz answers 503 and every response closes its connection */
-  lifecycle: { stopping: boolean };
+  /**
+   * stopping: shutdown began (the drain included): /readyz answers 503 and every response closes its connection.
+   * closing: the drain is over and the deadline runs: the listener closes and sends are refused.
+   */
+  lifecycle: { stopping: boolean; closing: boolean };
 }
 
 /** What a service call carries: the tenant it acts for, the logger bound to the request, its id. */

@@ -21,10 +21,13 @@ async function main(): Promise<void> {
     signalled = true;
     log.info({ signal }, 'shutting down');
     // Failure policy: a shutdown that overruns the deadline exits anyway (non-zero), never hangs.
-    const force = setTimeout(() => {
-      log.error('shutdown deadline passed; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 1000);
+    const force = setTimeout(
+      () => {
+        log.error('shutdown deadline passed; exiting');
+        process.exit(1);
+      },
+      config.shutdownDrainMs + config.shutdownTimeoutMs + 1000,
+    );
     force.unref();
     service.stop().then(
       () => process.exit(0),

@@ -57,7 +57,7 @@ export function buildDeps(config: Config, opts: BuildDepsOptions): Deps {
       lookup: deriveKey(config.masterKey, 'lookup-hash'),
     },
     expectedMigrations: expectedMigrationCount(),
-    lifecycle: { stopping: false },
+    lifecycle: { stopping: false, closing: false },
   };
 }
 
@@ -77,9 +77,10 @@ export interface RunningService {
  * Opens the database, migrates (under the advisory lock), then starts the API and/or the workers as configured.
  * A worker-only process (RUN_API=false) still listens on PORT, for /healthz, /readyz and /metrics only. Every
  * process keeps the queue gauges current (an API-only one too: /metrics must not say 0 over a backlog).
- * `stop()` closes the listener (in-flight requests finish; every response from then on closes its connection,
- * so busy keep-alive clients go elsewhere), stops the jobs, then closes the database, all within
- * SHUTDOWN_TIMEOUT_MS; connections still open at the deadline are cut.
+ * `stop()` first drains for SHUTDOWN_DRAIN_MS (the listener still serves, /readyz answers 503 and every response
+ * closes its connection, so load balancers and keep-alive clients move away), then closes the listener
+ * (in-flight requests finish), stops the jobs and closes the database, within SHUTDOWN_TIMEOUT_MS of the drain's
+ * end; connections still open at that deadline are cut.
  */
 export async function startService(
   config: Config,
@@ -111,8 +112,16 @@ export async function startService(
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      const deadline = Date.now() + config.shutdownTimeoutMs;
       deps.lifecycle.stopping = true;
+      if (config.shutdownDrainMs > 0) {
+        log.info(
+          { drainMs: config.shutdownDrainMs },
+          'draining: /readyz answers 503 while requests are still served',
+        );
+        await new Promise((r) => setTimeout(r, config.shutdownDrainMs));
+      }
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      deps.lifecycle.closing = true;
       const http = server as ServerType & {
         closeIdleConnections?: () => void;
         closeAllConnections?: () => void;

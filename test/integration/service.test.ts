@@ -99,4 +99,28 @@ describe('shutdown', () => {
     expect((await fetch(`${svc.url}/healthz`)).headers.get('connection')).toBe('close');
     svc.deps.lifecycle.stopping = false;
   });
+
+  it('drains for SHUTDOWN_DRAIN_MS: new connections are still served, /readyz 503, then the port closes', async () => {
+    const svc = await start({ SHUTDOWN_DRAIN_MS: '1500' });
+    const began = Date.now();
+    const stopped = svc.stop();
+    await new Promise((r) => setTimeout(r, 200));
+    // a new connection, as a load balancer's health check makes it
+    const ready = await fetch(`${svc.url}/readyz`);
+    expect([ready.status, ready.headers.get('connection')]).toEqual([503, 'close']);
+    const health = await fetch(`${svc.url}/healthz`);
+    expect([health.status, health.headers.get('connection')]).toEqual([200, 'close']);
+    // sends go on during the drain: the whole deadline is still ahead of them
+    expect(svc.deps.lifecycle).toEqual({ stopping: true, closing: false });
+    await stopped;
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1500);
+    expect(svc.deps.lifecycle.closing).toBe(true);
+    await expect(fetch(`${svc.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('without a drain (the default) the listener closes at once', async () => {
+    const svc = await start({});
+    await svc.stop();
+    await expect(fetch(`${svc.url}/healthz`)).rejects.toThrow();
+  });
 });

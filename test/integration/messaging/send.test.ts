@@ -212,6 +212,7 @@ describe('who may send', () => {
     await userWrites(env, mp, mp.openid);
     const before = (await env.sim.control.calls()).length;
     env.h.deps.lifecycle.stopping = true;
+    env.h.deps.lifecycle.closing = true;
     try {
       const routes: Array<[string, RequestInit & { json?: unknown }]> = [
         [`/v1/mini-programs/${mp.appid}/messages`, { json: text(mp.openid) }],
@@ -224,6 +225,7 @@ describe('who may send', () => {
       }
     } finally {
       env.h.deps.lifecycle.stopping = false;
+      env.h.deps.lifecycle.closing = false;
     }
     expect((await env.sim.control.calls()).length).toBe(before);
     expect(await received(mp.appid)).toEqual([]);

@@ -44,9 +44,10 @@ export async function respondOnce(
   fingerprintBody: unknown,
   run: () => Promise<{ status: number; body: unknown }>,
 ): Promise<Response> {
-  // A send may take WeChat's three attempts and a token refresh: one begun now could be cut by the shutdown
-  // deadline after WeChat delivered it, with its Idempotency-Key left in progress. Another instance takes it.
-  if (ctx.deps.lifecycle.stopping) {
+  // A send may take WeChat's three attempts and a token refresh: one begun once the shutdown deadline runs could
+  // be cut by it after WeChat delivered it, with its Idempotency-Key left in progress. Another instance takes it.
+  // (During the drain before, the whole deadline is still ahead: sends go on.)
+  if (ctx.deps.lifecycle.closing) {
     throw new AppError('service_unavailable', 'This instance is shutting down; send again to reach another');
   }
   const key = c.req.header('idempotency-key');

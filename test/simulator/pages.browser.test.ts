@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, noBrowser } from '../helpers/browser.js';
 import { startTestSimulator, type TestSimulator } from '../helpers/simulator.js';
 import { componentToken, DEMO_APPID, DEMO_OPENID, openPush, Receiver, wx } from './support.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let t: TestSimulator;
 let relay: Receiver;
@@ -25,7 +23,7 @@ async function echo(openid: string, content: string): Promise<void> {
   });
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('simulator pages in a browser', () => {
+describe.skipIf(noBrowser)('simulator pages in a browser', () => {
   beforeAll(async () => {
     relay = await new Receiver().start();
     relay.fallback = (body, url) => {

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
@@ -17,25 +18,64 @@ Runs kefu-relay on embedded PostgreSQL (PGlite) together with the WeChat simulat
   --echo-bot      register a demo webhook that answers every text with an echo
   --verbose       kefu-relay's info logs too`;
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '3000' },
-      'sim-port': { type: 'string', default: '4000' },
-      'bot-port': { type: 'string', default: '3100' },
-      'data-dir': { type: 'string' },
-      'echo-bot': { type: 'boolean', default: false },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
+/** A mistake in how the sandbox was started: one line and a pointer to --help, no stack. */
+class UsageError extends Error {}
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        port: { type: 'string', default: '3000' },
+        'sim-port': { type: 'string', default: '4000' },
+        'bot-port': { type: 'string', default: '3100' },
+        'data-dir': { type: 'string' },
+        'echo-bot': { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function portOf(flag: string, text: string): number {
+  const n = Number(text);
+  if (!/^[0-9]{1,5}$/.test(text) || n < 1 || n > 65535)
+    throw new UsageError(`--${flag} must be a port from 1 to 65535`);
+  return n;
+}
+
+/** Before anything is created in the data directory: a port in use fails the start with nothing left behind. */
+async function ensureFree(flag: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new UsageError(
+              `port ${port} is in use (another sandbox?): stop it, or choose another with --${flag}`,
+            )
+          : err,
+      ),
+    );
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
   });
+}
+
+async function main(): Promise<void> {
+  const values = parse();
   if (values.help) {
     console.log(HELP);
     return;
   }
   const dataDir = resolve(values['data-dir'] ?? process.env.DATA_DIR ?? './data');
-  const port = Number(values.port);
-  const simPort = Number(values['sim-port']);
+  const port = portOf('port', values.port);
+  const simPort = portOf('sim-port', values['sim-port']);
+  const botPort = portOf('bot-port', values['bot-port']);
+  await ensureFree('port', port);
+  await ensureFree('sim-port', simPort);
+  if (values['echo-bot']) await ensureFree('bot-port', botPort);
   const { state, save, fresh } = loadSandboxState(dataDir);
   const base = `http://localhost:${port}`;
   const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -104,7 +144,7 @@ async function main(): Promise<void> {
     bot = await startEchoBot({
       apiBaseUrl: base,
       apiKey,
-      port: Number(values['bot-port']),
+      port: botPort,
       secret: () => state.echoBotSecret,
       log: say,
     });
@@ -127,6 +167,21 @@ async function main(): Promise<void> {
       state.echoBotEndpointId = ep.id as string;
       state.echoBotSecret = ep.secret as string;
       save();
+    }
+  } else if (state.echoBotEndpointId) {
+    // the bot ran last time and does not now: its endpoint would collect refused attempts until it failed
+    const existing = await call(`/v1/webhook-endpoints/${state.echoBotEndpointId}`, { token: apiKey }).catch(
+      () => null,
+    );
+    if (existing?.enabled === true) {
+      await call(`/v1/webhook-endpoints/${state.echoBotEndpointId}`, {
+        method: 'PATCH',
+        body: { enabled: false },
+        token: apiKey,
+      });
+      say(
+        'The echo bot of the last run is not running: its webhook endpoint is disabled (--echo-bot enables it).',
+      );
     }
   }
 
@@ -175,6 +230,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`sandbox failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  if (err instanceof UsageError) {
+    process.stderr.write(`sandbox: ${err.message}\n(npm run sandbox -- --help lists the options)\n`);
+    process.exit(2);
+  }
+  // the stack is for a bug report (--verbose); the message says what went wrong
+  const detail =
+    err instanceof Error ? (process.argv.includes('--verbose') ? err.stack : err.message) : String(err);
+  process.stderr.write(`sandbox failed: ${detail}\n`);
   process.exit(1);
 });

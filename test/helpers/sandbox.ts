@@ -17,9 +17,15 @@ export interface RunningSandbox {
   stop(): Promise<number | null>;
 }
 
-/** Runs `npm run sandbox` (its entry point) as a new user would, on a fresh data directory, until it is ready. */
-export async function startSandbox(args: string[] = []): Promise<RunningSandbox> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'kefu-sandbox-'));
+/**
+ * Runs `npm run sandbox` (its entry point) as a new user would, on a fresh data directory (or `opts.dataDir`, a
+ * restart), until it is ready. `stop()` removes the data directory unless `opts.keepData`.
+ */
+export async function startSandbox(
+  args: string[] = [],
+  opts: { dataDir?: string; keepData?: boolean } = {},
+): Promise<RunningSandbox> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'kefu-sandbox-'));
   const ports = { api: await freePort(), sim: await freePort(), bot: await freePort() };
   const proc = spawnEntry('src/sandbox/main.ts', {}, [
     '--port',
@@ -59,7 +65,7 @@ export async function startSandbox(args: string[] = []): Promise<RunningSandbox>
     stop: async () => {
       proc.child.kill('SIGINT');
       const code = await proc.exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });
       return code;
     },
   };

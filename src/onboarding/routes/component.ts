@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { remoteIp } from '../../api/remote-ip.js';
 import type { ApiApp, ApiEnv } from '../../api/types.js';
 import { isDatabaseUnavailable } from '../../db/errors.js';
 import { unstorablePath } from '../../db/text.js';
@@ -23,8 +24,7 @@ export function registerComponentEventRoute(app: ApiApp, deps: Deps): void {
     const timestamp = c.req.query('timestamp');
     const nonce = c.req.query('nonce');
     const msgSignature = c.req.query('msg_signature');
-    const ip = c.req.header('x-forwarded-for') ?? null;
-    const meta = { path: '/wechat/component', timestamp, nonce, ip };
+    const meta = { path: '/wechat/component', timestamp, nonce, ip: remoteIp(c) };
 
     let opened: ReturnType<typeof openPush>;
     try {

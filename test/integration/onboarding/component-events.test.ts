@@ -82,6 +82,12 @@ describe('component event endpoint', () => {
         .status,
     ).toBe(401);
     expect(await countEvents('component_verify_ticket')).toBe(before);
+    // each refusal is logged with the sender's address, as the callback URL's are
+    const rejected = env.h.logs.lines
+      .map((l) => JSON.parse(l) as { msg: string; ip?: string | null })
+      .filter((l) => l.msg === 'component event rejected');
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const line of rejected) expect(line.ip).toMatch(/127\.0\.0\.1$/);
   });
 
   it('malformed bodies are 400, DOCTYPE is 400, over 1 MiB is 413', async () => {

@@ -6,9 +6,9 @@ import { classifyPush, InvalidPushError } from '../../../ingest/classify.js';
 import { ingestorFor } from '../../../ingest/ingestor.js';
 import { handleReleaseTestPush, isReleaseTestAccount } from '../../../onboarding/release-check.js';
 import { openPush, PushRejectedError } from '../../../wechat/push.js';
+import { remoteIp } from '../../remote-ip.js';
 import type { ApiApp, ApiEnv } from '../../types.js';
 import { WECHAT_ID } from '../../validation.js';
-import { remoteIp } from './remote-ip.js';
 
 /**
  * POST /wechat/callback/:appid (http-api.md §2, wechat-protocol.md §1.7 and §4): verify, decrypt, store once

@@ -1,6 +1,6 @@
 import type { Deps } from '../../../deps.js';
+import { remoteIp } from '../../remote-ip.js';
 import type { ApiApp } from '../../types.js';
-import { remoteIp } from './remote-ip.js';
 
 /**
  * GET /wechat/callback/:appid: URL verification (wechat-protocol.md §1.6). `signature` is sig3 over the

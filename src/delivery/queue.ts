@@ -1,4 +1,5 @@
 import type { Query } from '../db/client.js';
+import { newId } from '../ids.js';
 
 /**
  * The deliveries queue in SQL: claim under a lease, record each attempt's outcome (matching the lease token, so a
@@ -32,7 +33,10 @@ export interface ClaimedJob {
 // scan of the index (one probe per endpoint with pending rows). Each endpoint gives at most `cap - busy` of its
 // due rows nobody holds (never leased, or whose lease ran out: a dead instance's job comes back here, no
 // separate reaper), oldest first; the oldest `limit` of those are taken, under the lock, re-checked, skipping
-// rows a concurrent claim holds.
+// rows a concurrent claim holds. A job taken back from a lease that ran out had an attempt that never recorded
+// its outcome (the worker died or stalled mid-request): `lost` records it, so `attemptCount` and the attempts
+// agree, from the lost claim's time (updated_at; renewals leave it) for as long as its lease held. Its id is
+// this claim's time part and a digest of (delivery, lost lease token).
 const CLAIM = `WITH RECURSIVE discovered AS (
     (SELECT endpoint_id FROM deliveries WHERE $9::boolean AND status = 'pending' ORDER BY endpoint_id LIMIT 1)
     UNION ALL
@@ -61,7 +65,16 @@ const CLAIM = `WITH RECURSIVE discovered AS (
   locked AS (
     SELECT id FROM deliveries
     WHERE id IN (SELECT id FROM picked) AND status = 'pending' AND (lease_until IS NULL OR lease_until < $1)
-    FOR UPDATE SKIP LOCKED)
+    FOR UPDATE SKIP LOCKED),
+  lost AS (
+    INSERT INTO delivery_attempts (id, delivery_id, attempt, at, status_code, duration_ms, error, response_body)
+    SELECT $11::text || upper(substr(md5(d.id || ':' || COALESCE(d.lease_token, '')), 1, 16)), d.id,
+      d.attempt_count, d.updated_at, NULL,
+      GREATEST(0, floor(extract(epoch FROM d.lease_until - d.updated_at) * 1000))::int,
+      'no outcome recorded: the worker making this attempt stopped before it finished (its lease ran out); ' ||
+        'the webhook may have arrived', NULL
+    FROM deliveries d
+    WHERE d.id IN (SELECT id FROM locked) AND d.lease_until IS NOT NULL AND d.attempt_count > 0)
 UPDATE deliveries d
 SET lease_until = $2, lease_token = $3, attempt_count = d.attempt_count + 1, updated_at = $1
 FROM events e, webhook_endpoints w
@@ -104,6 +117,8 @@ export async function claimDue(q: Query, opts: ClaimOptions): Promise<ClaimedJob
     opts.perEndpointCap ?? opts.limit,
     opts.discover ?? endpoints.length === 0,
     opts.slots ?? 2 ** 31 - 1,
+    // the time part of an attempt id (att_ and 10 characters): lost attempts complete it with a digest
+    newId('att', opts.now.getTime()).slice(0, 14),
   ]);
 }
 

@@ -711,7 +711,8 @@ describe('delivery worker', () => {
     const eventId = await emit(t);
     let failed = 0;
     const query: typeof h.deps.db.query = async (text, params) => {
-      if (failed === 0 && text.includes('INSERT INTO delivery_attempts')) {
+      // the statement that records outcomes (a claim may write lost attempts, but has no `done` step)
+      if (failed === 0 && text.includes('INSERT INTO delivery_attempts') && text.includes('done AS (')) {
         failed++;
         throw Object.assign(new Error('write CONNECTION_CLOSED'), { code: 'CONNECTION_CLOSED' });
       }
@@ -748,6 +749,22 @@ describe('delivery worker', () => {
     expect(receiver.requests('/crash').map((r) => r.headers['webhook-id'])).toEqual([eventId]);
     const d = await onlyDelivery(t, eventId);
     expect(d).toMatchObject({ status: 'succeeded', attemptCount: 2 });
+    // the dead worker's attempt is on record, as one whose outcome nobody knows; attemptCount agrees
+    const read = await json(h.request(`/v1/deliveries/${d.id}`, { token: t.apiKey }));
+    expect(read.attempts).toHaveLength(2);
+    expect(read.attempts[0]).toMatchObject({
+      at: now.toISOString(),
+      statusCode: null,
+      durationMs: 6_000,
+      error: expect.stringContaining('stopped before it finished'),
+    });
+    const ids = await h.deps.db.query<{ id: string; attempt: number }>(
+      'select id, attempt from delivery_attempts where delivery_id = $1 order by attempt',
+      [d.id],
+    );
+    expect(ids.map((r) => r.attempt)).toEqual([1, 2]);
+    expect(ids[0]?.id).toMatch(/^att_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(read.attempts[1]).toMatchObject({ statusCode: 200 });
     // the dead worker coming back cannot move the reclaimed job
     const stale = await recordAttempt(h.deps.db.query, {
       deliveryId: d.id,

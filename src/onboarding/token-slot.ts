@@ -144,6 +144,8 @@ export class TokenSlot {
       return lease.row;
     }
     let fresh: FreshToken;
+    // when we asked: WeChat issued the token after it, so its life is counted from here (never overstated)
+    const asked = this.deps.clock.now();
     try {
       fresh = await fetchNew();
     } catch (err) {
@@ -155,7 +157,7 @@ export class TokenSlot {
       throw err;
     }
     this.deps.metrics.tokenRefreshes.inc({ kind, outcome: 'ok' });
-    const stored = await this.store(fresh, lease.owner);
+    const stored = await this.store(fresh, lease.owner, asked);
     if (stored) return stored;
     // A newer token was written meanwhile (write-if-newer refused ours): use that one.
     await this.release(lease.owner, null);
@@ -164,19 +166,25 @@ export class TokenSlot {
     return now;
   }
 
-  /** Write-if-newer: a slow refresher never overwrites a token that expires later than its own. */
-  async store(fresh: FreshToken, owner: string | null): Promise<CachedToken | null> {
+  /**
+   * Write-if-newer: a slow refresher never overwrites a token WeChat issued after its own. Newer is by when it
+   * was asked for, not by expiry: WeChat may shorten the lifetime, and the token it issued last is the one
+   * that works (it supersedes the others), however soon it expires. A stored token already expired (or expired
+   * by compare-and-expire) when ours was asked for is older whatever its issue time.
+   */
+  async store(fresh: FreshToken, owner: string | null, asked: Date): Promise<CachedToken | null> {
     const { table, keyColumn } = this.spec;
-    const issuedAt = this.deps.clock.now();
+    const issuedAt = asked;
     const expiresAt = new Date(issuedAt.getTime() + fresh.expiresIn * 1000);
     const rows = await this.deps.db.query<SlotRow>(
       `UPDATE ${table} SET access_token_enc = $2, access_token_expires_at = $3, access_token_issued_at = $4,
-         token_version = token_version + 1, last_error = NULL, updated_at = $4,
+         token_version = token_version + 1, last_error = NULL, updated_at = $6,
          lease_until = CASE WHEN lease_owner = $5 THEN NULL ELSE lease_until END,
          lease_owner = CASE WHEN lease_owner = $5 THEN NULL ELSE lease_owner END
-       WHERE ${keyColumn} = $1 AND (access_token_expires_at IS NULL OR access_token_expires_at < $3)
+       WHERE ${keyColumn} = $1
+         AND (access_token_issued_at IS NULL OR access_token_issued_at <= $4 OR access_token_expires_at <= $4)
        RETURNING access_token_enc, access_token_expires_at, access_token_issued_at, token_version, lease_until`,
-      [this.key, this.deps.secrets.encrypt(fresh.token), expiresAt, issuedAt, owner],
+      [this.key, this.deps.secrets.encrypt(fresh.token), expiresAt, issuedAt, owner, this.deps.clock.now()],
     );
     return this.decode(rows[0]);
   }

@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
 import { getAuthorizerToken, withAuthorizerToken } from '../../../src/onboarding/authorizer-tokens.js';
-import { getComponentToken, withComponentToken } from '../../../src/onboarding/component-token.js';
+import {
+  componentSlot,
+  getComponentToken,
+  withComponentToken,
+} from '../../../src/onboarding/component-token.js';
 import {
   createOnboardingJobs,
   refreshAuthorizerTokens,
@@ -75,6 +79,34 @@ describe('tokens', () => {
     const fresh = await getAuthorizerToken(env.h.deps, mp.appid);
     expect(fresh.token).not.toBe(oldToken);
     await withAuthorizerToken(env.h.deps, mp.appid, (t) => uploadWith(env, env.h.deps, t));
+  });
+
+  it('keeps a refreshed token even when WeChat gives it a shorter life than the one it replaces', async () => {
+    const mp = await onboard(env, tenant.apiKey);
+    const old = {
+      component: await getComponentToken(env.h.deps),
+      authorizer: await getAuthorizerToken(env.h.deps, mp.appid),
+    };
+    // WeChat now issues 300 s tokens; the stored ones still have longer than that to live
+    await env.sim.control.setConfig({ tokenTtlSeconds: 300 });
+    try {
+      env.clock.advance(old.authorizer.expiresAt.getTime() - env.clock.now().getTime() - 400_000);
+      expect(await refreshComponentToken(env.h.deps)).toBe(true);
+      expect(await refreshAuthorizerTokens(env.h.deps)).toBeGreaterThanOrEqual(1);
+      const now = env.clock.now().getTime();
+      const component = (await componentSlot(env.h.deps).read())!;
+      const authorizer = await getAuthorizerToken(env.h.deps, mp.appid);
+      // what WeChat issued last is what is stored (the replaced ones fail at WeChat), however short its life
+      expect(component.token).not.toBe(old.component.token);
+      expect(component.expiresAt.getTime() - now).toBe(300_000);
+      expect(authorizer.token).not.toBe(old.authorizer.token);
+      expect(authorizer.expiresAt.getTime() - now).toBe(300_000);
+      const before = await calls();
+      await withAuthorizerToken(env.h.deps, mp.appid, (t) => uploadWith(env, env.h.deps, t));
+      expect(await calls()).toEqual(before);
+    } finally {
+      await env.sim.control.setConfig({ tokenTtlSeconds: 7200 });
+    }
   });
 
   it("after a refresh elsewhere, no instance calls with the replaced token once WeChat's grace is over", async () => {

@@ -4,6 +4,10 @@ import { unstorablePath } from '../db/text.js';
 import type { FieldError, ProblemCode } from '../errors.js';
 import { PROBLEM_CODES, validationFailed } from '../errors.js';
 
+// A missing field says so, whatever its type ("Invalid input: expected nonoptional, received undefined" and a
+// union's bare "Invalid input" told a client nothing); a schema's own message still wins where it has one.
+z.config({ customError: (issue) => (issue.input === undefined ? 'is required' : undefined) });
+
 /** Zod issues as the problem's `errors`: one entry per problem, unknown fields named one by one. */
 export function zodToFieldErrors(error: z.ZodError): FieldError[] {
   const out: FieldError[] = [];

@@ -7,14 +7,14 @@ export const MAX_JSON_BODY = 1024 * 1024;
 /** media uploads carry a 2 MiB image plus the multipart framing */
 export const MAX_MEDIA_BODY = 2 * 1024 * 1024 + 64 * 1024;
 
-const tooLarge = (limit: number) =>
+const tooLarge = (limit: number, detail: string) =>
   bodyLimit({
     maxSize: limit,
     onError: (c) => {
       // WeChat's push URLs get a bare status: it reads nothing but `success`.
       const res = c.req.path.startsWith('/wechat/')
         ? c.text('too_large', 413)
-        : renderProblem(c, new AppError('payload_too_large', `The request body exceeds ${limit} bytes`));
+        : renderProblem(c, new AppError('payload_too_large', detail));
       // The rest of the body is never read, so the server drops the connection soon after: say so, or a
       // keep-alive client sends its next request on a socket about to close and gets no answer.
       res.headers.set('connection', 'close');
@@ -34,8 +34,9 @@ const isMediaUpload = (method: string, path: string) =>
  * stream machinery alone). Chunked bodies go through hono's counting limiter.
  */
 export function bodyLimits(): MiddlewareHandler<ApiEnv> {
-  const standard = tooLarge(MAX_JSON_BODY);
-  const media = tooLarge(MAX_MEDIA_BODY);
+  const standard = tooLarge(MAX_JSON_BODY, `The request body exceeds ${MAX_JSON_BODY} bytes (1 MiB)`);
+  // said as the image's limit, the one the client controls (the form's framing is allowed for on top)
+  const media = tooLarge(MAX_MEDIA_BODY, 'The upload exceeds the image limit of 2097152 bytes (2 MiB)');
   return (c, next) => {
     const isMedia = isMediaUpload(c.req.method, c.req.path);
     const length = c.req.header('content-length');

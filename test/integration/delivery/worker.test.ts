@@ -332,6 +332,11 @@ describe('delivery worker', () => {
       const res = await replay(bad);
       expect(res.status, JSON.stringify(bad)).toBe(422);
     }
+    // each says what is wrong: missing, or not a time in a form this API reads
+    expect((await json(replay({}))).errors).toEqual([{ path: 'since', message: 'is required' }]);
+    expect((await json(replay({ since: 'yesterday' }))).errors).toEqual([
+      { path: 'since', message: expect.stringContaining('must be an ISO 8601 date-time') },
+    ]);
   });
 
   it('signs with both secrets for 24 h after a rotation, then with the new one only', async () => {

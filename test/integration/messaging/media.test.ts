@@ -70,7 +70,10 @@ describe('POST /v1/mini-programs/:appid/media', () => {
     expect([res.status, (await json(res)).code]).toEqual([413, 'payload_too_large']);
     const farOver = Buffer.concat([png, Buffer.alloc(3 * 1024 * 1024)]);
     const far = await upload(imageForm(farOver));
-    expect([far.status, (await json(far)).code]).toEqual([413, 'payload_too_large']);
+    const problem = await json(far);
+    expect([far.status, problem.code]).toEqual([413, 'payload_too_large']);
+    // the limit named is the image's, as for the one just over, not the form's framing allowance
+    expect(problem.detail).toContain('2097152 bytes (2 MiB)');
     expect(await uploads()).toBe(before);
     // exactly 2 MiB is allowed
     const exact = Buffer.concat([png, Buffer.alloc(2 * 1024 * 1024 - png.length)]);
@@ -81,7 +84,9 @@ describe('POST /v1/mini-programs/:appid/media', () => {
     const form = new FormData();
     form.set('other', 'x');
     const res = await upload(form);
-    expect([res.status, (await json(res)).code]).toEqual([422, 'validation_failed']);
+    const problem = await json(res);
+    expect([res.status, problem.code]).toEqual([422, 'validation_failed']);
+    expect(problem.errors).toEqual([{ path: 'file', message: expect.stringMatching(/^is required/) }]);
   });
 
   it('a JSON body is 422 saying to send multipart/form-data', async () => {

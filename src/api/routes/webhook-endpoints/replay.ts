@@ -11,7 +11,12 @@ import { idParam, security, tenantContext } from './schemas.js';
  * the years run from 0001.
  */
 const instant = z
-  .union([z.iso.datetime({ offset: true }), z.iso.datetime({ offset: true, precision: -1 }), z.iso.date()])
+  .union([z.iso.datetime({ offset: true }), z.iso.datetime({ offset: true, precision: -1 }), z.iso.date()], {
+    error: (issue) =>
+      issue.input === undefined
+        ? 'is required'
+        : 'must be an ISO 8601 date-time with Z or an offset (2026-12-01T08:00:00Z), or a date (2026-12-01)',
+  })
   .refine((v) => new Date(v).getUTCFullYear() >= 1, 'must be in year 0001 or later')
   .openapi({ example: '2026-12-01T00:00:00Z' });
 

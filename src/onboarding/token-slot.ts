@@ -144,7 +144,7 @@ export class TokenSlot {
       return lease.row;
     }
     let fresh: FreshToken;
-    // when we asked: WeChat issued the token after it, so its life is counted from here (never overstated)
+    // when we asked: what orders this token against another refresher's (see store)
     const asked = this.deps.clock.now();
     try {
       fresh = await fetchNew();
@@ -170,12 +170,15 @@ export class TokenSlot {
    * Write-if-newer: a slow refresher never overwrites a token WeChat issued after its own. Newer is by when it
    * was asked for, not by expiry: WeChat may shorten the lifetime, and the token it issued last is the one
    * that works (it supersedes the others), however soon it expires. A stored token already expired (or expired
-   * by compare-and-expire) when ours was asked for is older whatever its issue time.
+   * by compare-and-expire) when ours was asked for is older whatever its issue time. (wechat-protocol.md §3.9
+   * compares expiries; with a shortened lifetime that keeps the superseded token, so the README says why not.)
+   * The expiry is counted from the answer's arrival (§3.9: local receive time + expires_in).
    */
   async store(fresh: FreshToken, owner: string | null, asked: Date): Promise<CachedToken | null> {
     const { table, keyColumn } = this.spec;
     const issuedAt = asked;
-    const expiresAt = new Date(issuedAt.getTime() + fresh.expiresIn * 1000);
+    const received = this.deps.clock.now();
+    const expiresAt = new Date(received.getTime() + fresh.expiresIn * 1000);
     const rows = await this.deps.db.query<SlotRow>(
       `UPDATE ${table} SET access_token_enc = $2, access_token_expires_at = $3, access_token_issued_at = $4,
          token_version = token_version + 1, last_error = NULL, updated_at = $6,
@@ -184,7 +187,7 @@ export class TokenSlot {
        WHERE ${keyColumn} = $1
          AND (access_token_issued_at IS NULL OR access_token_issued_at <= $4 OR access_token_expires_at <= $4)
        RETURNING access_token_enc, access_token_expires_at, access_token_issued_at, token_version, lease_until`,
-      [this.key, this.deps.secrets.encrypt(fresh.token), expiresAt, issuedAt, owner, this.deps.clock.now()],
+      [this.key, this.deps.secrets.encrypt(fresh.token), expiresAt, issuedAt, owner, received],
     );
     return this.decode(rows[0]);
   }

@@ -10,6 +10,7 @@ import {
   type ClaimedJob,
   claimDue,
   disableFailingEndpoint,
+  failPendingDeliveries,
   queueStats,
   type RecordedAttempt,
   recordAttempts,
@@ -92,6 +93,8 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
   /** the shutdown deadline passed: requests still running are given back, their outcomes not recorded */
   let abandoned = false;
   const perEndpoint = new Map<string, number>();
+  /** endpoint → delivery id → the running job's promise (see maybeDisable) */
+  const running = new Map<string, Map<string, Promise<void>>>();
   let stopped = true;
   let pumping: Promise<void> | undefined;
   /** a pump loop is running (`pumping` is its promise, for stop() to wait on) */
@@ -261,6 +264,14 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
     if (disabled) {
       metrics.endpointDisables.inc();
       log().warn({ endpointId: job.endpoint_id, failingSince }, 'webhook endpoint disabled');
+      // Attempts of this endpoint still running here may write `pending` after the sweep that failed its pending
+      // deliveries (their statement can read the endpoint as it was before the disable): sweep again once they
+      // are done. (Another instance's stragglers are failed when they come due: the claim sees the disable.)
+      const others = [...(running.get(job.endpoint_id) ?? [])].filter(([id]) => id !== job.id);
+      if (others.length > 0) {
+        await Promise.allSettled(others.map(([, p]) => p));
+        await failPendingDeliveries(deps.db.query, job.endpoint_id, deps.clock.now());
+      }
     }
   };
 
@@ -312,10 +323,15 @@ export function createDeliveryWorker(deps: Deps, opts: DeliveryWorkerOptions = {
       sent();
       held.delete(job.id);
       inFlight.delete(p);
+      const mine = running.get(job.endpoint_id);
+      mine?.delete(job.id);
+      if (mine?.size === 0) running.delete(job.endpoint_id);
       // a claim under way re-checks worthClaiming() itself once it has launched its jobs
       if (!stopped && !pumpActive && worthClaiming()) pump();
     });
     inFlight.add(p);
+    const mine = running.get(job.endpoint_id) ?? new Map<string, Promise<void>>();
+    running.set(job.endpoint_id, mine.set(job.id, p));
     return p;
   };
 

@@ -1,6 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/clock.js';
+import { openDatabase } from '../../../src/db/client.js';
 import { type EventType, enqueueEvents, notifyDeliveries } from '../../../src/delivery/outbox.js';
 import { claimDue, recordAttempt } from '../../../src/delivery/queue.js';
 import {
@@ -9,6 +10,7 @@ import {
   type DeliveryWorker,
 } from '../../../src/delivery/worker.js';
 import { createHarness, createTenantWithKey, type TestHarness } from '../../helpers/app.js';
+import { onPostgres } from '../../helpers/db.js';
 import { json } from '../../helpers/http.js';
 import { startReceiver, type TestReceiver } from '../../helpers/receiver.js';
 
@@ -709,6 +711,81 @@ describe('delivery worker', () => {
       await slow.close();
     }
   });
+
+  it.runIf(onPostgres)(
+    'fails every pending delivery of an endpoint it disables, one whose outcome was being written meanwhile too',
+    async () => {
+      // The race: one attempt's outcome disables the endpoint and fails its pending deliveries, while another
+      // attempt's outcome statement, begun before the disable (it reads the endpoint as enabled), commits after
+      // that sweep, leaving its delivery pending. Here that statement waits on a row lock of a second session.
+      const t = await tenant();
+      const ep = await endpoint(t, '/race');
+      receiver.reply('/race', { status: 500 });
+      await emit(t);
+      await worker.runOnce();
+      clock.advance(61 * 60_000); // failing for longer than ENDPOINT_DISABLE_AFTER
+      receiver.replyOnce('/race', { status: 500 }, { status: 500, delayMs: 300 });
+      await emit(t);
+
+      const lockDb = await openDatabase({ url: h.database.url, poolMax: 1 });
+      let release = () => {};
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      let holding: Promise<unknown> = Promise.resolve();
+      let markBegun = () => {};
+      const secondBegun = new Promise<void>((r) => {
+        markBegun = r;
+      });
+      let ours = 0;
+      let sweeps = 0;
+      const query: typeof h.deps.db.query = async (text, params = []) => {
+        if (text.includes('done AS (')) {
+          const ids = params[0] as string[];
+          const endpoints = params[13] as string[];
+          const mine = ids.filter((_, i) => endpoints[i] === ep.id);
+          if (mine.length > 0 && ++ours === 2) {
+            let locked = () => {};
+            const isLocked = new Promise<void>((r) => {
+              locked = r;
+            });
+            holding = lockDb.transaction(async (q) => {
+              await q('SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE', [mine[0]]);
+              locked();
+              await released;
+            });
+            await isLocked;
+            const result = h.deps.db.query(text, params);
+            setTimeout(markBegun, 150); // it has taken its snapshot and waits for the lock
+            return result as never;
+          }
+        }
+        if (text.startsWith('UPDATE webhook_endpoints SET enabled = false') && params[0] === ep.id) {
+          await secondBegun;
+        }
+        if (text.startsWith("UPDATE deliveries SET status = 'failed'") && params[0] === ep.id) {
+          const result = await h.deps.db.query(text, params);
+          if (++sweeps === 1) release();
+          return result as never;
+        }
+        return h.deps.db.query(text, params);
+      };
+      const racing = createDeliveryWorker({ ...h.deps, db: { ...h.deps.db, query } }, { random: () => 0.5 });
+      try {
+        await racing.runOnce();
+      } finally {
+        await racing.stop(Date.now() + 1_000);
+        release();
+        await holding;
+        await lockDb.close();
+      }
+      expect(ours).toBe(2);
+      const read = await json(h.request(`/v1/webhook-endpoints/${ep.id}`, { token: t.apiKey }));
+      expect(read.enabled).toBe(false);
+      expect(await deliveriesOf(t, `endpointId=${ep.id}&status=pending`)).toEqual([]);
+      expect(sweeps).toBe(2);
+    },
+  );
 
   it('writes an outcome again through a dropped connection: one request, one attempt row', async () => {
     const t = await tenant();

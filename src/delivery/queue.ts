@@ -71,10 +71,11 @@ const CLAIM = `WITH RECURSIVE discovered AS (
     SELECT $11::text || upper(substr(md5(d.id || ':' || COALESCE(d.lease_token, '')), 1, 16)), d.id,
       d.attempt_count, d.updated_at, NULL,
       GREATEST(0, floor(extract(epoch FROM d.lease_until - d.updated_at) * 1000))::int,
-      'no outcome recorded: the worker making this attempt stopped before it finished (its lease ran out); ' ||
-        'the webhook may have arrived', NULL
+      'no outcome recorded: the worker making this attempt did not finish it within its lease (it stopped, ' ||
+        'or is late); the webhook may have arrived', NULL
     FROM deliveries d
-    WHERE d.id IN (SELECT id FROM locked) AND d.lease_until IS NOT NULL AND d.attempt_count > 0)
+    WHERE d.id IN (SELECT id FROM locked) AND d.lease_until IS NOT NULL AND d.attempt_count > 0
+      AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.attempt = d.attempt_count))
 UPDATE deliveries d
 SET lease_until = $2, lease_token = $3, attempt_count = d.attempt_count + 1, updated_at = $1
 FROM events e, webhook_endpoints w
@@ -142,7 +143,9 @@ export interface AttemptOutcome {
 }
 
 // The attempt row is a fact whatever happened to the lease (the request was made), so it is written even when
-// a stale worker's state change is refused; the endpoint's failing_since follows the same facts. A retry for an
+// a stale worker's state change is refused; it replaces the placeholder the claim that took the job back wrote
+// for the same attempt (`placeholder`: the worker was late, not dead). The endpoint's failing_since follows the
+// same facts. A retry for an
 // endpoint disabled meanwhile becomes `failed` (the disable could not touch a row leased at the time).
 // Many outcomes go in one statement (one commit), as arrays: per-attempt statements cost a commit each and
 // queued behind the pool. Within one batch an endpoint's health follows its latest success: no success means
@@ -166,6 +169,10 @@ const RECORD = `WITH i AS (
     FROM i LEFT JOIN webhook_endpoints w ON w.id = i.endpoint_id
     WHERE d.id = i.delivery_id AND d.lease_token = i.token
     RETURNING d.id),
+  placeholder AS (
+    DELETE FROM delivery_attempts a USING i
+    WHERE a.delivery_id = i.delivery_id AND a.attempt = i.attempt AND a.status_code IS NULL
+      AND a.error LIKE 'no outcome recorded:%'),
   att AS (
     INSERT INTO delivery_attempts (id, delivery_id, attempt, at, status_code, duration_ms, error, response_body)
     SELECT i.attempt_id, d.id, i.attempt, i.at, i.status_code, i.duration_ms, i.error, i.response_body
@@ -280,8 +287,11 @@ export async function releaseLeases(q: Query, held: ReadonlyMap<string, string>,
 // Pending deliveries of a disabled endpoint are failed rather than left waiting: left pending they would sit in
 // front of every claim's index scan for as long as the endpoint stays off. A replay (onlyFailed) after
 // re-enabling sends them again. Rows leased right now are left to their worker; the claim fails them next time.
+// Only while the endpoint is still disabled: a sweep repeated later (see the worker) must not fail what an
+// endpoint enabled again meanwhile has queued.
 const FAIL_PENDING = `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, updated_at = $2
-WHERE endpoint_id = $1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2)`;
+WHERE endpoint_id = $1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2)
+  AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = $1 AND NOT w.enabled)`;
 
 export async function failPendingDeliveries(q: Query, endpointId: string, now: Date): Promise<void> {
   await q(FAIL_PENDING, [endpointId, now]);

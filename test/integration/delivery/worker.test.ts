@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/clock.js';
 import { openDatabase } from '../../../src/db/client.js';
 import { type EventType, enqueueEvents, notifyDeliveries } from '../../../src/delivery/outbox.js';
-import { claimDue, recordAttempt } from '../../../src/delivery/queue.js';
+import { claimDue, failPendingDeliveries, recordAttempt } from '../../../src/delivery/queue.js';
 import {
   createDeliveryWorker,
   createQueueStatsJob,
@@ -787,6 +787,21 @@ describe('delivery worker', () => {
     },
   );
 
+  it("sweeping a disabled endpoint's pending deliveries leaves them alone once it is enabled again", async () => {
+    // the disabling worker sweeps a second time after its running attempts end: by then it may be enabled again
+    const t = await tenant();
+    const ep = await endpoint(t, '/enabled-again');
+    const eventId = await emit(t);
+    await failPendingDeliveries(h.deps.db.query, ep.id, clock.now());
+    expect(await onlyDelivery(t, eventId)).toMatchObject({ status: 'pending' });
+    await h.request(`/v1/webhook-endpoints/${ep.id}`, {
+      method: 'PATCH',
+      json: { enabled: false },
+      token: t.apiKey,
+    });
+    expect(await onlyDelivery(t, eventId)).toMatchObject({ status: 'failed' });
+  });
+
   it('writes an outcome again through a dropped connection: one request, one attempt row', async () => {
     const t = await tenant();
     await endpoint(t, '/flaky-db');
@@ -838,7 +853,7 @@ describe('delivery worker', () => {
       at: now.toISOString(),
       statusCode: null,
       durationMs: 6_000,
-      error: expect.stringContaining('stopped before it finished'),
+      error: expect.stringContaining('did not finish it within its lease'),
     });
     const ids = await h.deps.db.query<{ id: string; attempt: number }>(
       'select id, attempt from delivery_attempts where delivery_id = $1 order by attempt',
@@ -866,6 +881,9 @@ describe('delivery worker', () => {
     });
     expect(stale.applied).toBe(false);
     expect(await onlyDelivery(t, eventId)).toMatchObject({ status: 'succeeded' });
+    // its outcome replaces the placeholder of its attempt: still one row per attempt
+    const after = await json(h.request(`/v1/deliveries/${d.id}`, { token: t.apiKey }));
+    expect(after.attempts.map((a: Loose) => a.statusCode)).toEqual([500, 200]);
     await other.stop(Date.now() + 1_000);
   });
 

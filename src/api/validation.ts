@@ -1,5 +1,6 @@
 import type { Hook } from '@hono/zod-openapi';
 import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { unstorablePath } from '../db/text.js';
 import type { FieldError, ProblemCode } from '../errors.js';
 import { PROBLEM_CODES, validationFailed } from '../errors.js';
@@ -103,13 +104,29 @@ export const jsonBody = <T extends z.ZodTypeAny>(schema: T) => ({
 });
 
 /**
- * The body of a POST that takes none (retry, rotate-secret): nothing, or `{}`. Bodies are typed strictly
- * (http-api.md §4), so a field there is a 422 too, instead of being ignored in silence.
+ * For a POST that takes no body (retry, rotate-secret): an empty body (whatever its Content-Type: many clients
+ * always send one), `{}` or `null` is fine. Bodies are typed strictly (http-api.md §4), so a field there is a
+ * 422 naming it, instead of being ignored in silence, and so is anything else.
  */
-export const noBody = () => ({
-  ...jsonBody(z.object({}).strict().openapi({ description: 'Nothing, or an empty object' })),
-  required: false,
-});
+export async function refuseBody(c: Context): Promise<void> {
+  const text = (await c.req.text()).trim();
+  if (text === '') return;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (value === null) return;
+  const fields = typeof value === 'object' && !Array.isArray(value) ? Object.keys(value as object) : null;
+  if (fields?.length === 0) return;
+  throw validationFailed(
+    fields
+      ? fields.map((path) => ({ path, message: 'is not a known field' }))
+      : [{ path: '', message: 'this request takes no body' }],
+    'The request body is not valid',
+  );
+}
 
 export const jsonResponse = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
   description,

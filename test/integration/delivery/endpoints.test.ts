@@ -223,6 +223,26 @@ describe('webhook endpoints API', () => {
       [ep.id],
     );
     expect(h.deps.secrets.decrypt(row!.secret_enc)).toBe(ep.secret);
+    const notAnObject = await h.request(`/v1/webhook-endpoints/${ep.id}/rotate-secret`, {
+      method: 'POST',
+      token: key,
+      json: [1],
+    });
+    expect(notAnObject.status).toBe(422);
+    // what clients send for "nothing" is fine: an empty body under any Content-Type, {} or null
+    for (const [body, type] of [
+      ['', 'application/json'],
+      ['', 'application/x-www-form-urlencoded'],
+      ['null', 'application/json'],
+    ] as const) {
+      const res = await h.request(`/v1/webhook-endpoints/${ep.id}/rotate-secret`, {
+        method: 'POST',
+        token: key,
+        body,
+        headers: { 'content-type': type },
+      });
+      expect([body, type, res.status]).toEqual([body, type, 200]);
+    }
     const rot = await h.request(`/v1/webhook-endpoints/${ep.id}/rotate-secret`, {
       method: 'POST',
       token: key,

@@ -3,7 +3,7 @@ import { getDelivery, listDeliveries, retryDelivery } from '../../../delivery/de
 import type { Deps } from '../../../deps.js';
 import { encodeCursor, listQuery, pageRequest, pageSchema } from '../../pagination.js';
 import type { ApiApp } from '../../types.js';
-import { fields, jsonResponse, noBody, problems } from '../../validation.js';
+import { fields, jsonResponse, problems, refuseBody } from '../../validation.js';
 import { idParam, security, tenantContext } from '../webhook-endpoints/schemas.js';
 
 const STATUSES = ['pending', 'succeeded', 'failed'] as const;
@@ -73,7 +73,7 @@ const retry = createRoute({
   tags: ['Deliveries'],
   summary: 'Attempt a delivery once more, now, whatever its status',
   security,
-  request: { params: idParam, body: noBody() },
+  request: { params: idParam },
   responses: {
     202: jsonResponse(DeliverySchema, 'The delivery, pending and due now'),
     401: problems[401],
@@ -100,7 +100,8 @@ export function registerDeliveryRoutes(app: ApiApp, deps: Deps): void {
   app.openapi(read, async (c) =>
     c.json(await getDelivery(tenantContext(c, deps), c.req.valid('param').id), 200),
   );
-  app.openapi(retry, async (c) =>
-    c.json(await retryDelivery(tenantContext(c, deps), c.req.valid('param').id), 202),
-  );
+  app.openapi(retry, async (c) => {
+    await refuseBody(c);
+    return c.json(await retryDelivery(tenantContext(c, deps), c.req.valid('param').id), 202);
+  });
 }

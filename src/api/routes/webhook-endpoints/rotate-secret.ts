@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { rotateEndpointSecret } from '../../../delivery/endpoints.js';
 import type { Deps } from '../../../deps.js';
 import type { ApiApp } from '../../types.js';
-import { jsonResponse, noBody, problems } from '../../validation.js';
+import { jsonResponse, problems, refuseBody } from '../../validation.js';
 import { idParam, security, tenantContext } from './schemas.js';
 
 const rotate = createRoute({
@@ -14,7 +14,7 @@ const rotate = createRoute({
   description:
     'Returns the new secret. For 24 h every webhook carries two signatures (new and old), so receivers can switch over without losing a delivery.',
   security,
-  request: { params: idParam, body: noBody() },
+  request: { params: idParam },
   responses: {
     200: jsonResponse(z.object({ secret: z.string() }).openapi('RotatedSecret'), 'The new secret'),
     401: problems[401],
@@ -24,7 +24,8 @@ const rotate = createRoute({
 });
 
 export function registerRotateSecretRoute(app: ApiApp, deps: Deps): void {
-  app.openapi(rotate, async (c) =>
-    c.json(await rotateEndpointSecret(tenantContext(c, deps), c.req.valid('param').id), 200),
-  );
+  app.openapi(rotate, async (c) => {
+    await refuseBody(c);
+    return c.json(await rotateEndpointSecret(tenantContext(c, deps), c.req.valid('param').id), 200);
+  });
 }

@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
+import { lockDataDir } from '../db/data-dir-lock.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
 import { startSimulator } from '../simulator/index.js';
@@ -73,9 +75,16 @@ async function main(): Promise<void> {
   const port = portOf('port', values.port);
   const simPort = portOf('sim-port', values['sim-port']);
   const botPort = portOf('bot-port', values['bot-port']);
+  const ports = values['echo-bot'] ? [port, simPort, botPort] : [port, simPort];
+  if (new Set(ports).size < ports.length) {
+    throw new UsageError('--port, --sim-port and --bot-port must be three different ports');
+  }
   await ensureFree('port', port);
   await ensureFree('sim-port', simPort);
   if (values['echo-bot']) await ensureFree('bot-port', botPort);
+  // Another sandbox on this data directory: refused before its simulator state or credentials are touched
+  // (kefu-relay takes the lock for good when it opens the database).
+  if (existsSync(join(dataDir, 'pglite'))) lockDataDir(join(dataDir, 'pglite'))();
   const { state, save, fresh } = loadSandboxState(dataDir);
   const base = `http://localhost:${port}`;
   const say = (line = '') => process.stdout.write(`${line}\n`);

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { enqueueEvents } from '../../src/delivery/outbox.js';
+import { createLogger } from '../../src/log.js';
 import { buildDeps, type RunningService, startService } from '../../src/service.js';
-import { ADMIN_TOKEN, testConfig } from '../helpers/app.js';
+import { ADMIN_TOKEN, LogCapture, testConfig } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 // startService as main.ts runs it, over HTTP on a real port: the roles of RUN_API / RUN_WORKERS and shutdown.
@@ -20,10 +21,15 @@ afterEach(async () => {
   running = [];
 });
 
-async function start(extra: Record<string, string>, seed?: (db: TestDatabase) => Promise<void>) {
+async function start(
+  extra: Record<string, string>,
+  seed?: (db: TestDatabase) => Promise<void>,
+  logs?: LogCapture,
+) {
   const db = await createTestDatabase();
   await seed?.(db);
-  const svc = await startService(env(extra), { db: db.db });
+  const log = logs ? { log: createLogger({ level: 'info', destination: logs }) } : {};
+  const svc = await startService(env(extra), { db: db.db, ...log });
   running.push({ svc, db });
   return svc;
 }
@@ -101,7 +107,8 @@ describe('shutdown', () => {
   });
 
   it('drains for SHUTDOWN_DRAIN_MS: new connections are still served, /readyz 503, then the port closes', async () => {
-    const svc = await start({ SHUTDOWN_DRAIN_MS: '1500' });
+    const logs = new LogCapture();
+    const svc = await start({ SHUTDOWN_DRAIN_MS: '1500' }, undefined, logs);
     const began = Date.now();
     const stopped = svc.stop();
     await new Promise((r) => setTimeout(r, 200));
@@ -114,6 +121,9 @@ describe('shutdown', () => {
     expect(svc.deps.lifecycle).toEqual({ stopping: true, closing: false });
     await stopped;
     expect(Date.now() - began).toBeGreaterThanOrEqual(1500);
+    // the drain's 503s are what it is for: logged as requests, not as failures
+    const readyz = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.route === '/readyz');
+    expect(readyz.map((l) => [l.status, l.level])).toEqual([[503, 'info']]);
     expect(svc.deps.lifecycle.closing).toBe(true);
     await expect(fetch(`${svc.url}/healthz`)).rejects.toThrow();
   });

@@ -54,7 +54,8 @@ export function requestContext(deps: Deps): MiddlewareHandler<ApiEnv> {
       status,
       durationMs: Math.round(performance.now() - started),
     };
-    if (status >= 500) log.error(line, 'request failed');
+    // a 503 from /readyz while stopping is the drain telling load balancers to move away, not a failure
+    if (status >= 500 && !(deps.lifecycle.stopping && route === '/readyz')) log.error(line, 'request failed');
     else log.info(line, 'request');
   };
 }

@@ -47,6 +47,25 @@ describe('npm run sandbox, started wrongly', () => {
   }, 60_000);
 });
 
+describe('npm run sandbox, the same port twice', () => {
+  it('refuses --bot-port equal to --port with one line, before anything is written', async () => {
+    const dataDir = join(parent, 'same');
+    const port = String(await freePort());
+    const { code, stderr } = await runToExit([
+      '--port',
+      port,
+      '--bot-port',
+      port,
+      '--echo-bot',
+      '--data-dir',
+      dataDir,
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('must be three different ports');
+    expect(existsSync(dataDir)).toBe(false);
+  }, 60_000);
+});
+
 describe('npm run sandbox, started again on the same data', () => {
   it("disables the echo bot's webhook endpoint when the bot no longer runs, and --echo-bot enables it again", async () => {
     const dataDir = join(parent, 'data');

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, uptime } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../../src/db/client.js';
@@ -90,6 +90,51 @@ describe('lockDataDir', () => {
       expect(JSON.parse(readFileSync(lockFile(), 'utf8'))).toMatchObject({ pid: process.pid });
     },
   );
+
+  it('refuses a second hold of the same directory in this process', () => {
+    const release = lockDataDir(dir);
+    expect(() => lockDataDir(join(dir, '.'))).toThrow(DataDirInUseError);
+    release();
+    lockDataDir(dir)();
+  });
+
+  it('takes over a lock written before the machine last booted, whatever runs under its pid now', async () => {
+    const other = await liveProcess();
+    writeLock({ ...other, boot: Math.round(Date.now() / 1000 - uptime()) - 3600 });
+    lockDataDir(dir);
+    expect(JSON.parse(readFileSync(lockFile(), 'utf8'))).toMatchObject({ pid: process.pid });
+  });
+
+  it('lets exactly one of several processes starting at once take over a dead holder', async () => {
+    const entry = join(import.meta.dirname, '..', '..', '..', 'src', 'db', 'data-dir-lock.ts');
+    // every child loads the module, then waits for the same instant, so that their judgements overlap
+    const code = `const { lockDataDir } = await import(${JSON.stringify(entry)});
+      while (Date.now() < Number(process.argv[2])) {}
+      try { lockDataDir(process.argv[1]); console.log('OK'); } catch (e) { console.log(e.name); }
+      setTimeout(() => {}, 1000);`;
+    for (let round = 0; round < 3; round++) {
+      writeLock({ pid: await deadPid(), started: '1', boot: null });
+      const at = String(Date.now() + 3000);
+      const results = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const child = spawn(
+            process.execPath,
+            ['--import', 'tsx', '--input-type=module', '-e', code, dir, at],
+            {
+              stdio: ['ignore', 'pipe', 'inherit'],
+            },
+          );
+          let out = '';
+          child.stdout.on('data', (b: Buffer) => {
+            out += b.toString();
+          });
+          await new Promise((r) => child.once('exit', r));
+          return out.trim();
+        }),
+      );
+      expect(results.sort()).toEqual(['DataDirInUseError', 'DataDirInUseError', 'DataDirInUseError', 'OK']);
+    }
+  }, 60_000);
 
   it('takes over a lock file it cannot read, and leaves a lock another took after it alone', async () => {
     writeFileSync(lockFile(), 'not json');

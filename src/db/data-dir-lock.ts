@@ -1,5 +1,4 @@
 import { linkSync, mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { uptime } from 'node:os';
 import { join, resolve } from 'node:path';
 
 // Embedded PostgreSQL (PGlite) serves the one process that opened its directory: a second process on the
@@ -31,11 +30,18 @@ interface Holder {
   pid: number;
   /** the process's start time in clock ticks after boot (Linux /proc), null elsewhere */
   started: string | null;
-  /** when the machine booted, unix seconds (to within a few: it is derived from the uptime) */
-  boot: number | null;
+  /** the kernel's id of the current boot (Linux), null elsewhere */
+  boot: string | null;
 }
 
-const bootTime = (): number => Math.round(Date.now() / 1000 - uptime());
+/** Exact, where there is one: a boot time derived from the uptime would move with clock corrections. */
+function bootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
 /** directories this process holds: a second open here is refused like another process's */
 const heldHere = new Set<string>();
 
@@ -67,7 +73,7 @@ function readHolder(file: string): Holder | null {
     return {
       pid: h.pid as number,
       started: typeof h.started === 'string' ? h.started : null,
-      boot: typeof h.boot === 'number' ? h.boot : null,
+      boot: typeof h.boot === 'string' ? h.boot : null,
     };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
@@ -77,7 +83,8 @@ function readHolder(file: string): Holder | null {
 
 function holds(h: Holder): boolean {
   // written before the last boot: its pid, if it runs, is another process now
-  if (h.boot !== null && Math.abs(h.boot - bootTime()) > 30) return false;
+  const boot = bootId();
+  if (h.boot !== null && boot !== null && h.boot !== boot) return false;
   if (h.pid === process.pid || !runs(h.pid)) return false;
   const now = startTimeOf(h.pid);
   return h.started === null || now === null || now === h.started;
@@ -91,7 +98,7 @@ export function lockDataDir(dir: string): () => void {
   const where = resolve(dir);
   if (heldHere.has(where)) throw new DataDirInUseError(dir, process.pid);
   const file = join(dir, LOCK_FILE);
-  const me: Holder = { pid: process.pid, started: startTimeOf(process.pid), boot: bootTime() };
+  const me: Holder = { pid: process.pid, started: startTimeOf(process.pid), boot: bootId() };
   // Written aside and linked into place, so the lock file never exists without its holder in it.
   const aside = join(dir, `${LOCK_FILE}.${process.pid}`);
   try {
@@ -111,7 +118,7 @@ export function lockDataDir(dir: string): () => void {
         linkSync(aside, file);
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 100) throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 300) throw err;
       }
       takeOverIfStale(dir, file);
     }

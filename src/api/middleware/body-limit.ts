@@ -1,11 +1,12 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AppError, renderProblem } from '../../errors.js';
+import { MEDIA_MAX_BYTES } from '../../messaging/media.js';
 import type { ApiEnv } from '../types.js';
 
 export const MAX_JSON_BODY = 1024 * 1024;
 /** media uploads carry a 2 MiB image plus the multipart framing */
-export const MAX_MEDIA_BODY = 2 * 1024 * 1024 + 64 * 1024;
+export const MAX_MEDIA_BODY = MEDIA_MAX_BYTES + 64 * 1024;
 
 const tooLarge = (limit: number, detail: string) =>
   bodyLimit({
@@ -36,7 +37,10 @@ const isMediaUpload = (method: string, path: string) =>
 export function bodyLimits(): MiddlewareHandler<ApiEnv> {
   const standard = tooLarge(MAX_JSON_BODY, `The request body exceeds ${MAX_JSON_BODY} bytes (1 MiB)`);
   // said as the image's limit, the one the client controls (the form's framing is allowed for on top)
-  const media = tooLarge(MAX_MEDIA_BODY, 'The upload exceeds the image limit of 2097152 bytes (2 MiB)');
+  const media = tooLarge(
+    MAX_MEDIA_BODY,
+    `The upload exceeds the image limit of ${MEDIA_MAX_BYTES} bytes (2 MiB)`,
+  );
   return (c, next) => {
     const isMedia = isMediaUpload(c.req.method, c.req.path);
     const length = c.req.header('content-length');

@@ -144,7 +144,8 @@ export interface AttemptOutcome {
 
 // The attempt row is a fact whatever happened to the lease (the request was made), so it is written even when
 // a stale worker's state change is refused; it replaces the placeholder the claim that took the job back wrote
-// for the same attempt (`placeholder`: the worker was late, not dead). The endpoint's failing_since follows the
+// for the same attempt (`placeholder`: the worker was late, not dead; only an outcome whose lease was taken
+// back, so `done` refused it, can have one, and only those are looked up). The endpoint's failing_since follows the
 // same facts. A retry for an
 // endpoint disabled meanwhile becomes `failed` (the disable could not touch a row leased at the time).
 // Many outcomes go in one statement (one commit), as arrays: per-attempt statements cost a commit each and
@@ -171,7 +172,8 @@ const RECORD = `WITH i AS (
     RETURNING d.id),
   placeholder AS (
     DELETE FROM delivery_attempts a USING i
-    WHERE a.delivery_id = i.delivery_id AND a.attempt = i.attempt AND a.status_code IS NULL
+    WHERE i.delivery_id NOT IN (SELECT id FROM done)
+      AND a.delivery_id = i.delivery_id AND a.attempt = i.attempt AND a.status_code IS NULL
       AND a.error LIKE 'no outcome recorded:%'),
   att AS (
     INSERT INTO delivery_attempts (id, delivery_id, attempt, at, status_code, duration_ms, error, response_body)
